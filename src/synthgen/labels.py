@@ -1,0 +1,143 @@
+"""The one label model every room speaks: Category, Instance, Sample, Provenance, Dataset.
+
+Formats read into it and write from it; backends, detectors, review and mixing produce and consume
+it. Classes are identified by *name*; numeric ids exist only inside a written file (COCO ids start
+at 1, in the order of `Dataset.categories`). Boxes are COCO `[x, y, w, h]` in pixels. Masks are
+COCO RLE dicts (`{"size": [h, w], "counts": str}`); when a mask is present the box and area are
+derived from it, never stored separately.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+Source = Literal["render", "diffusion", "prelabel", "human", "import"]
+
+
+@dataclass(frozen=True)
+class Category:
+    """A class, known by name. `id` is its COCO id in a written dataset (1-based)."""
+
+    id: int
+    name: str
+    supercategory: str = ""
+
+
+@dataclass
+class Provenance:
+    """Where a sample came from, enough to rebuild or audit it."""
+
+    source: Source
+    backend: str | None = None
+    engine: str | None = None
+    recipe_name: str | None = None
+    recipe_hash: str | None = None
+    seed: int | None = None
+    index: int | None = None
+    synthgen_version: str | None = None
+    model_ids: dict[str, str] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
+    origin: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form without empty fields."""
+        return {k: v for k, v in asdict(self).items() if v not in (None, {}, [])}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Provenance:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        extra = {k: v for k, v in data.items() if k not in cls.__dataclass_fields__}
+        known.setdefault("source", "import")
+        known["extra"] = {**known.get("extra", {}), **extra}
+        return cls(**known)
+
+
+@dataclass
+class Instance:
+    """One labelled object in one image.
+
+    `mask` is a COCO RLE dict or None (box-only labels, e.g. a detector without masks).
+    `score` is set for predictions; `visibility` and `truncated` for renders that know them.
+    """
+
+    category: str
+    box: tuple[float, float, float, float]
+    area: float
+    mask: dict[str, Any] | None = None
+    score: float | None = None
+    iscrowd: bool = False
+    visibility: float | None = None
+    truncated: bool | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_mask(cls, category: str, mask: np.ndarray, **kwargs: Any) -> Instance:
+        """Build an instance from a boolean HxW mask; box and area come from the mask."""
+        rle = encode_mask(mask)
+        box = tuple(float(v) for v in mask_utils.toBbox(rle))
+        return cls(category=category, box=box, area=float(mask_utils.area(rle)), mask=rle, **kwargs)
+
+    def decode_mask(self) -> np.ndarray:
+        """The mask as a boolean HxW array (requires `mask`)."""
+        if self.mask is None:
+            raise ValueError(f"instance of {self.category!r} has no mask")
+        return decode_mask(self.mask)
+
+
+@dataclass
+class Sample:
+    """One image and its instances. `file_name` is relative to the dataset root."""
+
+    file_name: str
+    width: int
+    height: int
+    instances: list[Instance] = field(default_factory=list)
+    provenance: Provenance = field(default_factory=lambda: Provenance(source="import"))
+    id: int | None = None
+
+
+@dataclass
+class Dataset:
+    """Categories (in id order) and samples. `root` is where `file_name`s are resolved."""
+
+    categories: list[Category]
+    samples: list[Sample]
+    root: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def class_names(self) -> list[str]:
+        return [c.name for c in self.categories]
+
+    def category_id(self, name: str) -> int:
+        for category in self.categories:
+            if category.name == name:
+                return category.id
+        raise KeyError(f"unknown class {name!r}; known: {', '.join(self.class_names)}")
+
+
+def categories_from_names(names: list[str]) -> list[Category]:
+    """Categories with ids 1..N in the given order."""
+    return [Category(id=i + 1, name=name) for i, name in enumerate(names)]
+
+
+def encode_mask(mask: np.ndarray) -> dict[str, Any]:
+    """Boolean HxW mask -> COCO RLE with `counts` as str (JSON-ready)."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
+
+
+def decode_mask(rle: dict[str, Any]) -> np.ndarray:
+    """COCO RLE (str or bytes counts) -> boolean HxW mask."""
+    counts = rle["counts"]
+    if isinstance(counts, list):  # uncompressed RLE
+        h, w = rle["size"]
+        rle = mask_utils.frPyObjects(rle, h, w)
+    elif isinstance(counts, str):
+        rle = {"size": rle["size"], "counts": counts.encode("ascii")}
+    return mask_utils.decode(rle).astype(bool)
