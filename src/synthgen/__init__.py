@@ -1,0 +1,3 @@
+"""synthgen: synthetic labelled data for computer vision."""
+
+__version__ = "0.1.0"

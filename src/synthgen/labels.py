@@ -100,6 +100,19 @@ class Sample:
     provenance: Provenance = field(default_factory=lambda: Provenance(source="import"))
     id: int | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (used for per-image run records)."""
+        data = asdict(self)
+        data["provenance"] = self.provenance.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Sample:
+        instances = [Instance(**{**i, "box": tuple(i["box"])}) for i in data.get("instances", [])]
+        provenance = Provenance.from_dict(data.get("provenance", {}))
+        fields = {k: data[k] for k in ("file_name", "width", "height", "id") if k in data}
+        return cls(instances=instances, provenance=provenance, **fields)
+
 
 @dataclass
 class Dataset:

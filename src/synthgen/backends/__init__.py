@@ -1,0 +1,41 @@
+"""Backends turn a Scene into a Render. Each lives in its own module with its heavy imports inside."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from synthgen.scene import Scene
+
+
+@dataclass
+class Render:
+    """What a backend returns for one Scene.
+
+    `rgb`: HxWx3 uint8. `instance_map`: HxW int32, each pixel's `SceneObject.instance_id`
+    (0 = nothing labelled), from the renderer's object-index pass. `depth`: HxW float32 metres
+    along the view axis (inf where nothing was hit).
+    """
+
+    rgb: np.ndarray
+    instance_map: np.ndarray
+    depth: np.ndarray
+
+
+class Backend(Protocol):
+    name: str
+
+    def render(self, scene: Scene) -> Render: ...
+
+    def close(self) -> None: ...
+
+
+def create_backend(name: str, threads: int = 0) -> Backend:
+    """The backend called `name` (as in a recipe's `backend:`), ready to render."""
+    if name == "blender":
+        from synthgen.backends.blender import BlenderBackend
+
+        return BlenderBackend(threads=threads)
+    raise ValueError(f"unknown backend {name!r}")

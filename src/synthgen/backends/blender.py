@@ -1,0 +1,261 @@
+"""Blender backend (the `bpy` module, in-process): Scene -> RGB, instance map, depth.
+
+One Blender instance per worker process, kept alive across images. Meshes are imported once and
+cached; everything else a Scene creates (objects, materials, lights, camera, world) is removed
+before the next Scene, so memory stays flat over long runs. Labels come from the object-index
+pass (exact integers). Cycles renders RGB and the data passes in one go; for Workbench, a second
+one-sample Cycles render supplies the index and depth passes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from synthgen.backends import Render
+from synthgen.scene import Scene, SceneObject
+
+PRIMITIVE_OPS = {
+    "cube": ("primitive_cube_add", {}),
+    "sphere": ("primitive_uv_sphere_add", {"segments": 32, "ring_count": 16}),
+    "cylinder": ("primitive_cylinder_add", {"vertices": 32}),
+    "cone": ("primitive_cone_add", {"vertices": 32}),
+    "torus": ("primitive_torus_add", {}),
+    "monkey": ("primitive_monkey_add", {}),
+    "plane": ("primitive_plane_add", {}),
+}
+IMPORTERS = {
+    ".obj": ("wm", "obj_import"),
+    ".ply": ("wm", "ply_import"),
+    ".stl": ("wm", "stl_import"),
+    ".glb": ("import_scene", "gltf"),
+    ".gltf": ("import_scene", "gltf"),
+}
+GROUND_SIZE = 500.0
+
+
+class AssetError(RuntimeError):
+    """A mesh file Blender could not turn into geometry."""
+
+
+class BlenderBackend:
+    """Renders Scenes with Blender, reusing one Blender session."""
+
+    name = "blender"
+
+    def __init__(self, threads: int = 0):
+        import bpy
+
+        self.bpy = bpy
+        self.threads = threads
+        self.workdir = Path(tempfile.mkdtemp(prefix="synthgen-blender-"))
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        self.meshes: dict[str, object] = {}
+
+    def close(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def render(self, scene: Scene) -> Render:
+        """Build the scene, render it, read back the pixels and passes."""
+        self._clear()
+        self._build(scene)
+        self._configure(scene)
+        rgb_path = self._render_to(scene.engine, "rgb.png", scene.samples)
+        if scene.engine == "cycles":
+            data_path = self._save("data.exr")
+        else:
+            data_path = self._render_to("cycles", "data.exr", samples=1)
+        rgb = _read_png(rgb_path)
+        instance_map, depth = _read_passes(data_path)
+        return Render(rgb=rgb, instance_map=instance_map, depth=depth)
+
+    # --- scene building -------------------------------------------------------------------
+    def _clear(self) -> None:
+        bpy = self.bpy
+        for collection in (bpy.data.objects, bpy.data.materials, bpy.data.lights, bpy.data.cameras, bpy.data.worlds):
+            for block in list(collection):
+                collection.remove(block)
+
+    def _build(self, scene: Scene) -> None:
+        bpy = self.bpy
+        world = bpy.data.worlds.new("world")
+        world.use_nodes = True
+        background = world.node_tree.nodes["Background"]
+        background.inputs["Color"].default_value = (*scene.world_color, 1.0)
+        background.inputs["Strength"].default_value = scene.world_strength
+        bpy.context.scene.world = world
+        if scene.ground:
+            ground = self._add_object("ground", self._mesh("primitive:plane"), pass_index=0)
+            ground.scale = (GROUND_SIZE, GROUND_SIZE, 1.0)
+            self._paint(ground, scene.ground_color, roughness=0.8)
+        for obj in scene.objects:
+            self._add_scene_object(obj)
+        for i, light in enumerate(scene.lights):
+            data = bpy.data.lights.new(f"light{i}", type=light.kind.upper())
+            data.energy, data.color = light.energy, light.color
+            self._link(bpy.data.objects.new(f"light{i}", data)).location = light.location
+        self._add_camera(scene)
+
+    def _add_scene_object(self, obj: SceneObject) -> None:
+        blender_object = self._add_object(f"{obj.category}.{obj.instance_id}", self._mesh(obj.mesh), obj.instance_id)
+        blender_object.scale = (obj.scale,) * 3
+        blender_object.rotation_euler = (0.0, 0.0, math.radians(obj.yaw))
+        blender_object.location = obj.location
+        self._paint(blender_object, obj.color, roughness=0.5)
+
+    def _add_object(self, name: str, mesh: object, pass_index: int):
+        blender_object = self._link(self.bpy.data.objects.new(name, mesh))
+        blender_object.pass_index = pass_index
+        return blender_object
+
+    def _link(self, blender_object):
+        self.bpy.context.scene.collection.objects.link(blender_object)
+        return blender_object
+
+    def _paint(self, blender_object, color: tuple[float, float, float], roughness: float) -> None:
+        """Give an object its own colour, unless its mesh brought materials of its own."""
+        slot = blender_object.material_slots[0]
+        if slot.material is not None:
+            return
+        material = self.bpy.data.materials.new(f"{blender_object.name}.material")
+        material.use_nodes = True
+        bsdf = material.node_tree.nodes["Principled BSDF"]
+        bsdf.inputs["Base Color"].default_value = (*color, 1.0)
+        bsdf.inputs["Roughness"].default_value = roughness
+        material.diffuse_color = (*color, 1.0)  # what Workbench shows
+        slot.link = "OBJECT"
+        slot.material = material
+
+    def _add_camera(self, scene: Scene) -> None:
+        from mathutils import Vector
+
+        bpy = self.bpy
+        data = bpy.data.cameras.new("camera")
+        data.lens, data.sensor_width = scene.camera.focal_length, 36.0
+        data.clip_start, data.clip_end = 0.01, 1000.0
+        camera = self._link(bpy.data.objects.new("camera", data))
+        camera.location = scene.camera.location
+        direction = Vector(scene.camera.look_at) - Vector(scene.camera.location)
+        camera.rotation_euler = direction.to_track_quat("-Z", "Y").to_euler()
+        bpy.context.scene.camera = camera
+
+    # --- meshes -----------------------------------------------------------------------------
+    def _mesh(self, key: str):
+        """The cached, normalised mesh for `primitive:<name>` or a mesh file path."""
+        if key not in self.meshes:
+            mesh = self._create_primitive(key.split(":", 1)[1]) if key.startswith("primitive:") else self._import(key)
+            _normalise(mesh, flat=key == "primitive:plane")
+            if not mesh.materials:
+                mesh.materials.append(None)
+            mesh.use_fake_user = True
+            self.meshes[key] = mesh
+        return self.meshes[key]
+
+    def _create_primitive(self, name: str):
+        operator, options = PRIMITIVE_OPS[name]
+        getattr(self.bpy.ops.mesh, operator)(**options)
+        return self._take_mesh([self.bpy.context.active_object])
+
+    def _import(self, path: str):
+        bpy = self.bpy
+        suffix = Path(path).suffix.lower()
+        before = set(bpy.data.objects)
+        module, operator = IMPORTERS[suffix]
+        try:
+            getattr(getattr(bpy.ops, module), operator)(filepath=path)
+        except RuntimeError as error:
+            raise AssetError(f"{path}: Blender could not import it: {str(error).strip().splitlines()[-1]}") from None
+        created = [o for o in bpy.data.objects if o not in before]
+        meshes = [o for o in created if o.type == "MESH"]
+        for other in [o for o in created if o.type != "MESH"]:
+            bpy.data.objects.remove(other)
+        if not meshes:
+            raise AssetError(f"{path}: holds no mesh geometry")
+        return self._take_mesh(meshes)
+
+    def _take_mesh(self, objects: list):
+        """Join objects into one mesh in world coordinates, remove the objects, return the mesh."""
+        bpy = self.bpy
+        if len(objects) > 1:
+            with bpy.context.temp_override(active_object=objects[0], selected_editable_objects=objects):
+                bpy.ops.object.join()
+        joined = objects[0]
+        mesh = joined.data
+        mesh.transform(joined.matrix_world)
+        joined.parent = None
+        bpy.data.objects.remove(joined)
+        return mesh
+
+    # --- rendering --------------------------------------------------------------------------
+    def _configure(self, scene: Scene) -> None:
+        render = self.bpy.context.scene.render
+        render.resolution_x, render.resolution_y, render.resolution_percentage = scene.width, scene.height, 100
+        render.threads_mode = "FIXED"
+        render.threads = self.threads or os.cpu_count() or 1
+        render.use_persistent_data = False
+        cycles = self.bpy.context.scene.cycles
+        cycles.device = "CPU"
+        cycles.seed = scene.index
+        cycles.use_animated_seed = False
+        cycles.use_denoising = scene.denoise
+        view_layer = self.bpy.context.scene.view_layers[0]
+        view_layer.use_pass_object_index = True
+        view_layer.use_pass_z = True
+        shading = self.bpy.context.scene.display.shading
+        shading.light, shading.color_type = "STUDIO", "MATERIAL"
+
+    def _render_to(self, engine: str, file_name: str, samples: int) -> Path:
+        scene = self.bpy.context.scene
+        scene.render.engine = {"cycles": "CYCLES", "workbench": "BLENDER_WORKBENCH"}[engine]
+        scene.cycles.samples = samples
+        self.bpy.ops.render.render(write_still=False)
+        return self._save(file_name)
+
+    def _save(self, file_name: str) -> Path:
+        """Save the current render result as PNG (RGB) or multilayer EXR (all passes)."""
+        scene = self.bpy.context.scene
+        settings = scene.render.image_settings
+        if file_name.endswith(".exr"):
+            settings.file_format, settings.color_depth, settings.exr_codec = "OPEN_EXR_MULTILAYER", "32", "ZIP"
+        else:
+            settings.file_format, settings.color_mode, settings.color_depth = "PNG", "RGB", "8"
+        path = self.workdir / file_name
+        self.bpy.data.images["Render Result"].save_render(str(path), scene=scene)
+        return path
+
+
+def _normalise(mesh, flat: bool = False) -> None:
+    """Scale a mesh so its largest dimension is 1 and move its lowest point to z = 0, centred in x, y."""
+    from mathutils import Matrix, Vector
+
+    coords = np.empty(len(mesh.vertices) * 3, dtype=np.float64)
+    mesh.vertices.foreach_get("co", coords)
+    coords = coords.reshape(-1, 3)
+    low, high = coords.min(axis=0), coords.max(axis=0)
+    size = float((high - low).max()) or 1.0
+    centre = Vector(((low[0] + high[0]) / 2, (low[1] + high[1]) / 2, low[2] if not flat else (low[2] + high[2]) / 2))
+    mesh.transform(Matrix.Diagonal((1 / size, 1 / size, 1 / size, 1.0)) @ Matrix.Translation(-centre))
+
+
+def _read_png(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB")).copy()
+
+
+def _read_passes(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Instance ids (object-index pass) and depth from a multilayer EXR."""
+    import OpenEXR
+
+    with OpenEXR.File(str(path)) as exr:
+        channels = exr.parts[0].channels
+        index = channels["ViewLayer.IndexOB.X"].pixels
+        depth = channels["ViewLayer.Depth.Z"].pixels.astype(np.float32)
+    depth = np.where(depth >= 1e9, np.inf, depth).astype(np.float32)
+    return np.rint(index).astype(np.int32), depth

@@ -1,0 +1,169 @@
+"""The `synthgen` command. Thin: parse arguments, call the library, print."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from synthgen import __version__
+
+app = typer.Typer(
+    help="synthgen: recipes in, labelled datasets out (Blender renders with exact COCO / YOLO labels).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+
+class LogMode(str, Enum):
+    rich = "rich"
+    json = "json"
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print one error line per problem and exit non-zero."""
+    for line in message.splitlines():
+        console.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _load(recipe_path: Path, count: int | None = None, seed: int | None = None):
+    from synthgen.recipe import RecipeError, load_recipe
+
+    try:
+        return load_recipe(recipe_path).with_overrides(count=count, seed=seed)
+    except RecipeError as error:
+        fail(str(error))
+
+
+@app.command()
+def validate(recipe: Path = typer.Argument(..., help="Recipe YAML file.")) -> None:
+    """Check a recipe and print what it will make."""
+    loaded = _load(recipe)
+    classes = ", ".join(f"{c.name} ({c.primitive or c.asset})" for c in loaded.classes)
+    typer.echo(
+        f"{recipe}: ok: recipe {loaded.name!r}, {loaded.count} images, backend {loaded.backend} "
+        f"({loaded.render.engine}, {loaded.render.samples} samples), {loaded.image.width}x{loaded.image.height}, "
+        f"{len(loaded.classes)} classes: {classes}; formats {', '.join(loaded.output.formats)}"
+    )
+
+
+@app.command()
+def render(
+    recipe: Path = typer.Argument(..., help="Recipe YAML file."),
+    out: Path = typer.Option(None, "-o", "--out", help="Dataset folder (default: out/<recipe name>)."),
+    count: Optional[int] = typer.Option(None, "--count", help="Number of images (overrides the recipe)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed (overrides the recipe)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes, each with its own Blender."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a dataset of another recipe in --out."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+    log: LogMode = typer.Option(LogMode.rich, "--log", help="rich: progress bar and table; json: one JSON line per event."),
+) -> None:
+    """Render a recipe into a dataset folder (resumes an interrupted run of the same recipe)."""
+    from synthgen.output import OutputError
+    from synthgen.run import render_dataset
+
+    loaded = _load(recipe, count, seed)
+    out = out or Path("out") / loaded.name
+    reporter = _Reporter(loaded.count, quiet=quiet, json_log=log == LogMode.json)
+    try:
+        with reporter:
+            result = render_dataset(loaded, out, workers=workers, overwrite=overwrite, on_progress=reporter.advance)
+    except OutputError as error:
+        fail(str(error))
+    reporter.finish(result, loaded.class_names)
+    if not result.complete:
+        for index, error in sorted(result.failures.items()):
+            console.print(f"[red]error:[/red] image {index}: {error}", highlight=False, soft_wrap=True)
+        fail(f"{out}: incomplete: {len(result.failures)} of {result.total} images failed; run the same command again to retry them", code=2)
+
+
+class _Reporter:
+    """Progress bar (rich), JSON lines, or silence."""
+
+    def __init__(self, total: int, quiet: bool, json_log: bool):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.quiet, self.json_log = quiet, json_log
+        self.progress = None
+        if not quiet and not json_log:
+            self.progress = Progress(
+                TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False,
+            )
+            self.task = self.progress.add_task("render", total=total, rate="")
+
+    def __enter__(self):
+        if self.progress:
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress:
+            self.progress.__exit__(*exc)
+
+    def advance(self, index: int, record: dict | None) -> None:
+        if self.json_log:
+            event = {"event": "image", "index": index, "ok": record is not None}
+            if record:
+                event.update(seconds=round(record["seconds"], 3), instances=len(record["sample"]["instances"]))
+            print(json.dumps(event), flush=True)
+        elif self.progress:
+            task = self.progress.tasks[0]
+            speed = task.speed
+            self.progress.update(self.task, advance=1, rate=f"{speed:.2f} img/s" if speed else "")
+
+    def finish(self, result, class_names: list[str]) -> None:
+        counts = {name: 0 for name in class_names}
+        if result.dataset:
+            for sample in result.dataset.samples:
+                for instance in sample.instances:
+                    counts[instance.category] += 1
+        rate = result.rendered / result.seconds if result.seconds else 0.0
+        summary = {
+            "event": "summary", "out": str(result.out), "images": result.total, "rendered": result.rendered,
+            "resumed": result.resumed, "failed": len(result.failures), "instances_per_class": counts,
+            "seconds": round(result.seconds, 2), "images_per_second": round(rate, 3), "complete": result.complete,
+        }
+        if self.json_log:
+            print(json.dumps(summary), flush=True)
+        elif not self.quiet:
+            table = Table(title=f"synthgen {__version__}: {result.out}", show_header=False)
+            for key in ("images", "rendered", "resumed", "failed", "seconds", "images_per_second"):
+                table.add_row(key.replace("_", " "), str(summary[key]))
+            for name, n in counts.items():
+                table.add_row(f"instances: {name}", str(n))
+            console.print(table)
+
+
+@app.command()
+def check(
+    dataset: Path = typer.Argument(..., help="Dataset folder (COCO annotations.json + images)."),
+    annotations: Optional[Path] = typer.Option(None, "--annotations", help="COCO file, if not DATASET/annotations.json."),
+) -> None:
+    """Strictly validate a COCO dataset folder; one line per problem."""
+    from synthgen.check import check_dataset
+
+    report = check_dataset(dataset, annotations)
+    if not report.ok:
+        fail("\n".join(report.problems))
+    typer.echo(f"{dataset}: {report.summary()}")
+
+
+@app.callback(invoke_without_command=True)
+def main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
+    if version:
+        typer.echo(f"synthgen {__version__}")
+        raise typer.Exit()
+
+
+if __name__ == "__main__":
+    sys.exit(app())
