@@ -37,7 +37,7 @@ def write_yolo(dataset: Dataset, dataset_root: Path, out: Path, task: Task = "de
         target = out / "images" / Path(sample.file_name).name
         _place_image(source, target, link)
         lines = [_line(instance, index_of[instance.category], sample, task) for instance in sample.instances]
-        text = "\n".join(line for line in lines if line) + ("\n" if lines else "")
+        text = "".join(f"{line}\n" for line in lines if line)
         atomic_write_text(out / "labels" / f"{Path(sample.file_name).stem}.txt", text)
     data = {"path": ".", "train": "images", "val": "images", "names": {i: c.name for i, c in enumerate(dataset.categories)}}
     atomic_write_text(out / "data.yaml", yaml.safe_dump(data, sort_keys=False))
