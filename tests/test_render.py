@@ -202,3 +202,13 @@ def test_every_example_scene_renders(recipe_file, tmp_path):
     assert result.complete, result.failures
     report = check_dataset(tmp_path / "out")
     assert report.ok and report.images == 2, report.problems
+
+
+def test_pool_workers_start_blender_when_this_process_already_has_it(tmp_path):
+    """A spawned worker inherits sys.path with Blender's script folders; it must still import bpy."""
+    import bpy  # noqa: F401  (the parent has Blender loaded, as after any in-process render)
+
+    recipe = load_recipe(write_recipe(tmp_path, count=2))
+    result = render_dataset(recipe, tmp_path / "out", workers=2)
+    assert result.complete, result.failures
+    assert result.rendered == 2

@@ -49,6 +49,7 @@ class BlenderBackend:
     name = "blender"
 
     def __init__(self, threads: int = 0):
+        _forget_inherited_blender_paths()
         import bpy
 
         self.bpy = bpy
@@ -227,6 +228,18 @@ class BlenderBackend:
         path = self.workdir / file_name
         self.bpy.data.images["Render Result"].save_render(str(path), scene=scene)
         return path
+
+
+def _forget_inherited_blender_paths() -> None:
+    """Drop Blender's script folders from sys.path when bpy is not loaded yet.
+
+    Importing bpy adds `bpy/<version>/scripts/...` to sys.path; a spawned worker inherits that
+    path, and there `scripts/modules/bpy` would shadow the real module (`No module named '_bpy'`).
+    """
+    import sys
+
+    if "bpy" not in sys.modules:
+        sys.path[:] = [p for p in sys.path if not (f"{os.sep}bpy{os.sep}" in p and f"{os.sep}scripts" in p)]
 
 
 def _normalise(mesh, flat: bool = False) -> None:
