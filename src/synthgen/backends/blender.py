@@ -37,6 +37,7 @@ IMPORTERS = {
     ".gltf": ("import_scene", "gltf"),
 }
 GROUND_SIZE = 500.0
+SCENE_MATERIAL = "synthgen_scene_material"  # marks materials made per Scene (removed before the next)
 
 
 class AssetError(RuntimeError):
@@ -77,10 +78,13 @@ class BlenderBackend:
 
     # --- scene building -------------------------------------------------------------------
     def _clear(self) -> None:
+        """Remove what the last Scene made; cached meshes and the materials they brought stay."""
         bpy = self.bpy
-        for collection in (bpy.data.objects, bpy.data.materials, bpy.data.lights, bpy.data.cameras, bpy.data.worlds):
+        for collection in (bpy.data.objects, bpy.data.lights, bpy.data.cameras, bpy.data.worlds):
             for block in list(collection):
                 collection.remove(block)
+        for material in [m for m in bpy.data.materials if m.get(SCENE_MATERIAL)]:
+            bpy.data.materials.remove(material)
 
     def _build(self, scene: Scene) -> None:
         bpy = self.bpy
@@ -124,6 +128,7 @@ class BlenderBackend:
         if slot.material is not None:
             return
         material = self.bpy.data.materials.new(f"{blender_object.name}.material")
+        material[SCENE_MATERIAL] = True
         material.use_nodes = True
         bsdf = material.node_tree.nodes["Principled BSDF"]
         bsdf.inputs["Base Color"].default_value = (*color, 1.0)
