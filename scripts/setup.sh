@@ -24,9 +24,11 @@ fi
   echo "error: synthgen needs Python 3.11 (the bpy 4.5 wheels are cp311); set PYTHON=/path/to/python3.11" >&2
   exit 1
 }
+# pip's notes about local package mirrors missing on this machine are noise; errors still show.
+pip_install() { .venv/bin/python -m pip install -q "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
+pip_install --upgrade pip
 spec="."
 [ -n "$extras" ] && spec=".[$extras]"
-.venv/bin/python -m pip install -q -e "$spec"
+pip_install -e "$spec"
 echo "synthgen installed in .venv ($(.venv/bin/synthgen --version))"
