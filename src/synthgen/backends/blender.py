@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -64,14 +66,15 @@ class BlenderBackend:
 
     def render(self, scene: Scene) -> Render:
         """Build the scene, render it, read back the pixels and passes."""
-        self._clear()
-        self._build(scene)
-        self._configure(scene)
-        rgb_path = self._render_to(scene.engine, "rgb.png", scene.samples)
-        if scene.engine == "cycles":
-            data_path = self._save("data.exr")
-        else:
-            data_path = self._render_to("cycles", "data.exr", samples=1)
+        with _blender_output_silenced():
+            self._clear()
+            self._build(scene)
+            self._configure(scene)
+            rgb_path = self._render_to(scene.engine, "rgb.png", scene.samples)
+            if scene.engine == "cycles":
+                data_path = self._save("data.exr")
+            else:
+                data_path = self._render_to("cycles", "data.exr", samples=1)
         rgb = _read_png(rgb_path)
         instance_map, depth = _read_passes(data_path)
         return Render(rgb=rgb, instance_map=instance_map, depth=depth)
@@ -235,14 +238,39 @@ class BlenderBackend:
         return path
 
 
+@contextmanager
+def _blender_output_silenced():
+    """Send what Blender prints to stdout (render progress, 'Saved: ...') to /dev/null.
+
+    Blender writes from C, so this swaps file descriptor 1 itself; Python's own prints are
+    flushed first and work again afterwards. Progress bars and JSON logs stay readable.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        libc_flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+def libc_flush() -> None:
+    """Flush C stdio buffers so Blender's buffered output lands in /dev/null, not after the swap."""
+    import ctypes
+
+    ctypes.CDLL(None).fflush(None)
+
+
 def _forget_inherited_blender_paths() -> None:
     """Drop Blender's script folders from sys.path when bpy is not loaded yet.
 
     Importing bpy adds `bpy/<version>/scripts/...` to sys.path; a spawned worker inherits that
     path, and there `scripts/modules/bpy` would shadow the real module (`No module named '_bpy'`).
     """
-    import sys
-
     if "bpy" not in sys.modules:
         sys.path[:] = [p for p in sys.path if not (f"{os.sep}bpy{os.sep}" in p and f"{os.sep}scripts" in p)]
 
