@@ -105,7 +105,7 @@ class Recipe(Strict):
     name: str = Field(min_length=1)
     seed: int = 0
     count: int = Field(ge=1)
-    backend: Literal["blender"] = "blender"
+    backend: Literal["blender", "blenderproc"] = "blender"
     image: ImageSpec = ImageSpec()
     render: RenderSpec = RenderSpec()
     classes: list[ClassSpec] = Field(min_length=1)

@@ -52,7 +52,7 @@ class BlenderBackend:
     name = "blender"
 
     def __init__(self, threads: int = 0):
-        _forget_inherited_blender_paths()
+        forget_inherited_blender_paths()
         import bpy
 
         self.bpy = bpy
@@ -66,7 +66,7 @@ class BlenderBackend:
 
     def render(self, scene: Scene) -> Render:
         """Build the scene, render it, read back the pixels and passes."""
-        with _blender_output_silenced():
+        with blender_output_silenced():
             self._clear()
             self._build(scene)
             self._configure(scene)
@@ -158,7 +158,7 @@ class BlenderBackend:
         """The cached, normalised mesh for `primitive:<name>` or a mesh file path."""
         if key not in self.meshes:
             mesh = self._create_primitive(key.split(":", 1)[1]) if key.startswith("primitive:") else self._import(key)
-            _normalise(mesh, flat=key == "primitive:plane")
+            normalise_mesh(mesh, flat=key == "primitive:plane")
             if not mesh.materials:
                 mesh.materials.append(None)
             mesh.use_fake_user = True
@@ -239,7 +239,7 @@ class BlenderBackend:
 
 
 @contextmanager
-def _blender_output_silenced():
+def blender_output_silenced():
     """Send what Blender prints to stdout (render progress, 'Saved: ...') to /dev/null.
 
     Blender writes from C, so this swaps file descriptor 1 itself; Python's own prints are
@@ -265,7 +265,7 @@ def libc_flush() -> None:
     ctypes.CDLL(None).fflush(None)
 
 
-def _forget_inherited_blender_paths() -> None:
+def forget_inherited_blender_paths() -> None:
     """Drop Blender's script folders from sys.path when bpy is not loaded yet.
 
     Importing bpy adds `bpy/<version>/scripts/...` to sys.path; a spawned worker inherits that
@@ -275,7 +275,7 @@ def _forget_inherited_blender_paths() -> None:
         sys.path[:] = [p for p in sys.path if not (f"{os.sep}bpy{os.sep}" in p and f"{os.sep}scripts" in p)]
 
 
-def _normalise(mesh, flat: bool = False) -> None:
+def normalise_mesh(mesh, flat: bool = False) -> None:
     """Scale a mesh so its largest dimension is 1 and move its lowest point to z = 0, centred in x, y."""
     from mathutils import Matrix, Vector
 
