@@ -107,3 +107,25 @@ def write_labels(
         yolo.write_yolo(dataset, out, out / "yolo", task="detect")
     if "yolo-seg" in formats:
         yolo.write_yolo(dataset, out, out / "yolo-seg", task="segment")
+
+
+LINK_MODES = ("copy", "hardlink", "symlink")
+
+
+def place_image(source: Path, target: Path, mode: str = "copy") -> None:
+    """Put `source` at `target` as a copy, a hard link (a copy across file systems) or a relative symlink."""
+    import shutil
+
+    if mode not in LINK_MODES:
+        raise ValueError(f"link mode must be one of {', '.join(LINK_MODES)}, got {mode!r}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "symlink":
+        os.symlink(os.path.relpath(source.resolve(), target.parent.resolve()), target)
+        return
+    if mode == "hardlink":
+        try:
+            os.link(source, target)
+            return
+        except OSError:
+            pass
+    shutil.copyfile(source, target)
