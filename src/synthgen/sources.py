@@ -105,14 +105,13 @@ def _clip_boxes(dataset: Dataset) -> tuple[int, int]:
     for sample in dataset.samples:
         kept = []
         for instance in sample.instances:
-            if instance.mask is None:
-                x, y, w, h = instance.box
+            x, y, w, h = instance.box
+            if instance.mask is None and (x < 0 or y < 0 or x + w > sample.width or y + h > sample.height):
                 x0, y0 = min(max(x, 0.0), sample.width), min(max(y, 0.0), sample.height)
                 x1, y1 = min(max(x + w, 0.0), sample.width), min(max(y + h, 0.0), sample.height)
-                if (x0, y0, x1 - x0, y1 - y0) != tuple(instance.box):
-                    clipped += 1
-                    instance.box = (x0, y0, x1 - x0, y1 - y0)
-                    instance.area = min(instance.area, (x1 - x0) * (y1 - y0))
+                clipped += 1
+                instance.box = (x0, y0, x1 - x0, y1 - y0)
+                instance.area = min(instance.area, (x1 - x0) * (y1 - y0))
             if instance.box[2] > 0 and instance.box[3] > 0:
                 kept.append(instance)
             else:
