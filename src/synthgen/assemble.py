@@ -77,7 +77,8 @@ def write_split(
         samples.append(replace(item.sample, file_name=f"{IMAGES}/{name}", id=None, provenance=_traced(item)))
     (out / IMAGES).mkdir(parents=True, exist_ok=True)
     dataset = Dataset(categories=categories_from_names(class_names), samples=samples, root=str(out))
-    write_labels(dataset, out, formats)
+    has_masks = any(i.mask is not None for s in samples for i in s.instances)
+    write_labels(dataset, out, formats, semantic=has_masks)  # box-only labels have nothing to paint
     if "voc" in formats:
         from synthgen.formats.voc import write_voc
 

@@ -13,6 +13,7 @@ DATASET/
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -120,7 +121,8 @@ def place_image(source: Path, target: Path, mode: str = "copy") -> None:
         raise ValueError(f"link mode must be one of {', '.join(LINK_MODES)}, got {mode!r}")
     target.parent.mkdir(parents=True, exist_ok=True)
     if mode == "symlink":
-        os.symlink(os.path.relpath(source.resolve(), target.parent.resolve()), target)
+        real_source = _real_folder(source.parent) / source.name
+        os.symlink(os.path.relpath(real_source, _real_folder(target.parent)), target)
         return
     if mode == "hardlink":
         try:
@@ -129,3 +131,9 @@ def place_image(source: Path, target: Path, mode: str = "copy") -> None:
         except OSError:
             pass
     shutil.copyfile(source, target)
+
+
+@functools.lru_cache(maxsize=1024)
+def _real_folder(folder: Path) -> Path:
+    """`folder` with symlinks resolved (cached: images share a few folders)."""
+    return folder.resolve()

@@ -91,12 +91,12 @@ def gather(inputs: list[Opened], rename: dict[str, str], keep: list[str] | None)
             raise MixError(f"--classes: unknown class {missing[0]!r}; known: {', '.join(renamed)}")
         renamed = list(dict.fromkeys(wanted))
     kept = set(renamed)
+    final_name = {c.name: rename.get(normalise_name(c.name), normalise_name(c.name)) for o in inputs for c in o.dataset.categories}
     items = []
     for opened in inputs:
         for sample in opened.dataset.samples:
             for instance in sample.instances:
-                name = normalise_name(instance.category)
-                instance.category = rename.get(name, name)
+                instance.category = final_name[instance.category]
             sample.instances = [i for i in sample.instances if i.category in kept]
             kind = kind_of(sample.provenance)
             items.append(Item(sample, opened.image_path(sample.file_name), opened.spec, kind))
@@ -107,12 +107,13 @@ def pixel_digest(path: Path) -> str:
     """Hash of the decoded pixels (so the same image saved twice is one image)."""
     try:
         with Image.open(path) as image:
-            rgb = image.convert("RGB")
+            rgb = image if image.mode == "RGB" else image.convert("RGB")
+            pixels = rgb.tobytes()
     except FileNotFoundError:
         raise MixError(f"{path}: image file not found") from None
     except (UnidentifiedImageError, OSError) as error:
         raise MixError(f"{path}: unreadable image: {error}") from None
-    return hashlib.blake2b(repr(rgb.size).encode() + rgb.tobytes(), digest_size=16).hexdigest()
+    return hashlib.blake2b(repr(rgb.size).encode() + pixels, digest_size=16).hexdigest()
 
 
 def drop_duplicates(items: list[Item], progress: bool = False) -> tuple[list[Item], list[tuple[str, str]]]:

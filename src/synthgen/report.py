@@ -126,7 +126,8 @@ def draw_sample(opened: Opened, index: int) -> Image.Image:
         canvas = np.asarray(image.convert("RGB"), dtype=np.float32)
     for instance in sample.instances:
         if instance.mask is not None:
-            canvas[instance.decode_mask()] = 0.55 * canvas[instance.decode_mask()] + 0.45 * np.array(class_colour(instance.category))
+            mask = instance.decode_mask()
+            canvas[mask] = 0.55 * canvas[mask] + 0.45 * np.array(class_colour(instance.category))
     drawn = Image.fromarray(canvas.astype(np.uint8))
     pen = ImageDraw.Draw(drawn)
     for instance in sample.instances:
