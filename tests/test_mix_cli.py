@@ -53,7 +53,7 @@ def test_mix_command(cli, inputs, tmp_path):
         (["--map", "crate"], "error: --map: expected 'old=new', got 'crate'"),
         (["--classes", "pallet,crate"], "error: --classes: unknown class 'crate'; known: forklift, pallet"),
         (["--format", "coco,tfrecord"], "error: --format: unknown format 'tfrecord'; known: coco, yolo, yolo-seg, voc"),
-        (["--link", "teleport"], "error: link mode must be one of copy, hardlink, symlink, got 'teleport'"),
+        (["--link", "teleport"], "error: --link: must be one of copy, hardlink, symlink, got 'teleport'"),
     ],
 )
 def test_mix_errors_are_one_line_and_leave_nothing(cli, inputs, tmp_path, args, message):

@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from rich.progress import track
 
 from synthgen.assemble import Item, kind_of, split_summary, staged_folder, write_split
-from synthgen.dataset import MANIFEST, atomic_write_json
+from synthgen.dataset import LINK_MODES, MANIFEST, atomic_write_json
 from synthgen.sources import Opened, normalise_name, open_dataset
 
 
@@ -49,6 +49,8 @@ class MixOptions:
             raise MixError(f"--max-synthetic-share: must be in [0, 1], got {self.max_synthetic_share}")
         if self.min_per_class < 0:
             raise MixError(f"--min-per-class: must be >= 0, got {self.min_per_class}")
+        if self.link not in LINK_MODES:
+            raise MixError(f"--link: must be one of {', '.join(LINK_MODES)}, got {self.link!r}")
 
 
 @dataclass
@@ -234,7 +236,7 @@ def mix_manifest(inputs: list[Opened], items: list[Item], plan: MixPlan, options
     """What went in, what came out, what fell short."""
     return {
         "kind": "mix",
-        "options": {k: v for k, v in vars(options).items()},
+        "options": dict(vars(options)),
         "inputs": [
             {"spec": o.spec, "format": o.format, "images": len(o.dataset.samples), "boxes_clipped": o.clipped, "boxes_dropped": o.dropped}
             for o in inputs
