@@ -13,6 +13,7 @@ DATASET/
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -107,3 +108,32 @@ def write_labels(
         yolo.write_yolo(dataset, out, out / "yolo", task="detect")
     if "yolo-seg" in formats:
         yolo.write_yolo(dataset, out, out / "yolo-seg", task="segment")
+
+
+LINK_MODES = ("copy", "hardlink", "symlink")
+
+
+def place_image(source: Path, target: Path, mode: str = "copy") -> None:
+    """Put `source` at `target` as a copy, a hard link (a copy across file systems) or a relative symlink."""
+    import shutil
+
+    if mode not in LINK_MODES:
+        raise ValueError(f"link mode must be one of {', '.join(LINK_MODES)}, got {mode!r}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "symlink":
+        real_source = _real_folder(source.parent) / source.name
+        os.symlink(os.path.relpath(real_source, _real_folder(target.parent)), target)
+        return
+    if mode == "hardlink":
+        try:
+            os.link(source, target)
+            return
+        except OSError:
+            pass
+    shutil.copyfile(source, target)
+
+
+@functools.lru_cache(maxsize=1024)
+def _real_folder(folder: Path) -> Path:
+    """`folder` with symlinks resolved (cached: images share a few folders)."""
+    return folder.resolve()

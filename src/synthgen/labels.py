@@ -46,7 +46,8 @@ class Provenance:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form without empty fields."""
-        return {k: v for k, v in asdict(self).items() if v not in (None, {}, [])}
+        values = ((name, getattr(self, name)) for name in self.__dataclass_fields__)  # shallow: fast for 1M samples
+        return {k: v for k, v in values if v not in (None, {}, [])}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Provenance:

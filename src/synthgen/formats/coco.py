@@ -2,7 +2,8 @@
 
 Writes: ids from 1, categories in `Dataset.categories` order, masks as RLE with str counts, each
 image entry carrying its `provenance`. Reads: any COCO instances file, tolerating real-world quirks
-(ids from 0, polygons or uncompressed RLE, missing `info`), converting polygons to RLE.
+(ids from 0, polygons or uncompressed RLE, missing `info`, a `_background_` category, which is
+dropped with its annotations), converting polygons to RLE.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pycocotools import mask as mask_utils
 from synthgen.labels import Category, Dataset, Instance, Provenance, Sample
 
 OPTIONAL_INSTANCE_KEYS = ("score", "visibility", "truncated")
+BACKGROUND_NAMES = ("_background_", "__background__")
 
 
 class CocoFormatError(ValueError):
@@ -75,6 +77,8 @@ def from_coco(data: dict[str, Any], root: str | None = None, source: str = "coco
     """A COCO dict -> Dataset. Ids in the file are kept on samples; categories are renumbered 1..N."""
     try:
         file_categories = sorted(data["categories"], key=lambda c: c["id"])
+        background_ids = {c["id"] for c in file_categories if c["name"] in BACKGROUND_NAMES}
+        file_categories = [c for c in file_categories if c["id"] not in background_ids]
         names_by_id = {c["id"]: c["name"] for c in file_categories}
         categories = [
             Category(id=i + 1, name=c["name"], supercategory=c.get("supercategory", "") or "")
@@ -91,6 +95,8 @@ def from_coco(data: dict[str, Any], root: str | None = None, source: str = "coco
             )
         for position, ann in enumerate(data.get("annotations", [])):
             sample = samples.get(ann["image_id"])
+            if ann["category_id"] in background_ids:
+                continue
             if sample is None:
                 raise CocoFormatError(f"annotations[{position}].image_id: no image with id {ann['image_id']}")
             if ann["category_id"] not in names_by_id:

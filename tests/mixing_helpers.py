@@ -1,0 +1,60 @@
+"""Small real datasets for the mixing tests: random-pixel PNGs, rectangle masks, the label model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from synthgen.formats.coco import write_coco
+from synthgen.labels import Dataset, Instance, Provenance, Sample, categories_from_names
+
+REAL_COCO = Path(__file__).resolve().parents[2] / "shared/data/real/coco_person/test_coco.json"
+if not REAL_COCO.exists():
+    REAL_COCO = Path("/work/shared/data/real/coco_person/test_coco.json")
+WIDTH, HEIGHT = 64, 48
+
+
+def rect_instance(name: str, slot: int) -> Instance:
+    """A rectangle mask in one of 6 slots; `attributes.truth` keeps the class name to check remapping."""
+    x, y = 4 + (slot % 3) * 20, 4 + (slot // 3 % 2) * 22
+    mask = np.zeros((HEIGHT, WIDTH), dtype=bool)
+    mask[y : y + 14, x : x + 12 + slot % 3] = True
+    return Instance.from_mask(name, mask, attributes={"truth": name})
+
+
+def write_dataset(
+    root: Path, class_names: list[str], images: list[list[str]], provenance: Provenance, seed: int
+) -> Path:
+    """A synthgen dataset folder: one random PNG per entry of `images`, one instance per class name listed."""
+    rng = np.random.default_rng(seed)
+    samples = []
+    for index, names in enumerate(images):
+        file_name = f"images/{index:06d}.png"
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)).save(root / file_name)
+        instances = [rect_instance(name, slot) for slot, name in enumerate(names)]
+        samples.append(Sample(file_name, WIDTH, HEIGHT, instances, provenance))
+    write_coco(Dataset(categories_from_names(class_names), samples), root / "annotations.json")
+    return root
+
+
+def render_provenance(recipe: str) -> Provenance:
+    return Provenance(source="render", backend="blender", recipe_name=recipe, recipe_hash=f"hash-{recipe}", seed=7)
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every file under `root` (symlinks as their target text), for exact comparisons."""
+    files = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_symlink():
+            files[str(path.relative_to(root))] = str(path.readlink()).encode()
+        elif path.is_file():
+            files[str(path.relative_to(root))] = path.read_bytes()
+    return files
+
+
+def load_json(path: Path) -> dict:
+    return json.loads(path.read_text())

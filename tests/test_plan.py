@@ -1,0 +1,99 @@
+"""`plan`: count what is rare, write a recipe (valid for load_recipe) that renders the deficit."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mixing_helpers import write_dataset
+from synthgen.labels import Provenance
+from synthgen.plan import count_field, plan_generation, write_plan
+from synthgen.recipe import RecipeError, load_recipe
+
+BASE = """\
+version: 1
+name: warehouse
+seed: 3
+count: 50
+image: {width: 64, height: 48}
+classes:
+  - name: Forklift
+    asset: meshes/forklift.obj
+    count: [1, 3]
+  - name: pallet
+    primitive: cube
+    count: {choice: [1, 2, 3, 4]}
+  - name: person
+    primitive: cylinder
+    count: 1
+"""
+
+
+@pytest.fixture
+def base_recipe(tmp_path: Path) -> Path:
+    (tmp_path / "scenes/meshes").mkdir(parents=True)
+    (tmp_path / "scenes/meshes/forklift.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
+    path = tmp_path / "scenes/warehouse.yaml"
+    path.write_text(BASE)
+    return path
+
+
+@pytest.fixture
+def real(tmp_path: Path) -> Path:
+    images = [["forklift"]] * 10 + [["pallet", "pallet", "person"]] * 20 + [["crate"]] * 5
+    return write_dataset(tmp_path / "real", ["forklift", "pallet", "person", "crate"], images, Provenance(source="human"), seed=1)
+
+
+def test_plan_writes_a_loadable_recipe_for_the_deficit(real, base_recipe, tmp_path):
+    out = tmp_path / "plans/warehouse_plan.yaml"
+    plan = write_plan(str(real), base_recipe, out, min_per_class=30, drop_rate=0.1)
+    assert plan.satisfied == {"pallet": 40}
+    assert [(c.name, c.have, c.deficit, c.base_mean) for c in plan.classes] == [("forklift", 10, 20, 2.0), ("person", 20, 10, 1.0)]
+    assert [(c.name, c.deficit) for c in plan.missing] == [("crate", 25)]
+    # forklift needs 20 / (2 * 0.9) = 11.1 -> 12 images; person then 10 / (12 * 0.9) = 0.93 -> 1.0 per image
+    assert plan.images == 12
+    assert [c.planned_mean for c in plan.classes] == [1.9, 1.0]
+    recipe = load_recipe(out)
+    assert recipe.name == "warehouse_plan" and recipe.count == 12 and recipe.seed == 3
+    assert recipe.class_names == ["Forklift", "person"]
+    assert recipe.asset_files(recipe.classes[0]) == [(base_recipe.parent / "meshes/forklift.obj").resolve()]
+    data = yaml.safe_load(out.read_text())
+    assert data["classes"][0]["count"] == {"choice": [1, 2, 2, 2, 2, 2, 2, 2, 2, 2]}
+    assert data["classes"][1]["count"] == 1
+    header = [line for line in out.read_text().splitlines() if line.startswith("#")]
+    assert "# Assumes 10% of rendered instances are dropped by the label filters." in header
+    assert "# forklift: has 10, needs 20 more; 1.9 per image (base recipe: 2) x 12 images x 0.9 kept" in header
+    assert "# crate: has 5, needs 25 more, but the base recipe has no such class" in header
+
+
+def test_planned_counts_cover_each_deficit():
+    counts = Counter({"a": 0, "b": 95, "c": 40})
+    plan = plan_generation(counts, {"a": 3.0, "b": 1.0, "c": 2.5}, min_per_class=100, drop_rate=0.2)
+    for c in plan.classes:
+        assert c.planned_mean * plan.images * 0.8 >= c.deficit
+        assert c.planned_mean <= c.base_mean + 0.1
+    assert plan.images == 42  # a: 100 / (3 * 0.8) = 41.7
+
+
+def test_count_field_means():
+    assert count_field(2.0) == 2
+    assert count_field(0.3) == {"choice": [0] * 7 + [1] * 3}
+    field = count_field(2.7)
+    assert sum(field["choice"]) / 10 == pytest.approx(2.7)
+
+
+def test_nothing_short_writes_nothing(real, base_recipe, tmp_path):
+    out = tmp_path / "plan.yaml"
+    plan = write_plan(str(real), base_recipe, out, min_per_class=5)
+    assert plan.classes == [] and plan.images == 0 and not out.exists()
+
+
+def test_bad_base_recipe_fails_with_its_field(real, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BASE.replace("count: 50", "count: -1").replace("asset: meshes/forklift.obj", "primitive: cube"))
+    with pytest.raises(RecipeError, match=r"bad.yaml: count: "):
+        write_plan(str(real), bad, tmp_path / "plan.yaml", min_per_class=30)
+    assert not (tmp_path / "plan.yaml").exists()
