@@ -12,8 +12,6 @@ from synthgen.formats.coco import write_coco
 from synthgen.labels import Dataset, Instance, Provenance, Sample, categories_from_names
 
 REAL_COCO = Path(__file__).resolve().parents[2] / "shared/data/real/coco_person/test_coco.json"
-if not REAL_COCO.exists():
-    REAL_COCO = Path("/work/shared/data/real/coco_person/test_coco.json")
 WIDTH, HEIGHT = 64, 48
 
 

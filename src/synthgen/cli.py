@@ -158,6 +158,16 @@ def check(
     typer.echo(f"{dataset}: {report.summary()}")
 
 
+def _register_command_groups() -> None:
+    """Commands that live beside their rooms (each module adds its own to the app)."""
+    from synthgen import cli_mixing
+
+    cli_mixing.register(app)
+
+
+_register_command_groups()
+
+
 @app.callback(invoke_without_command=True)
 def main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
     if version:
