@@ -105,8 +105,9 @@ class RayExecutor:
                     outcome = index, None, _describe(error, self.options.max_retries)
                 yield outcome
         finally:
-            for ref in pending:
-                ray.cancel(ref)
+            if pending and ray.is_initialized():
+                for ref in pending:
+                    ray.cancel(ref)
 
 
 def render_on_worker(task: RenderTask, index: int) -> tuple[TaskOutcome, str, int]:
