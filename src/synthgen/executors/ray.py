@@ -209,11 +209,11 @@ def _connected(address: str | None) -> Iterator[Any]:
         yield ray
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    try:
+    try:  # renderers' chatter stays in Ray's worker logs; errors come back with each image's outcome
         if address in (None, "local"):
-            ray.init(address="local", include_dashboard=False)
+            ray.init(address="local", include_dashboard=False, log_to_driver=False)
         else:
-            ray.init(address=address)
+            ray.init(address=address, log_to_driver=False)
     except ConnectionError as error:
         raise ExecutorError(f"cannot join the Ray cluster at {address!r}: {error}") from None
     try:
