@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -24,13 +25,31 @@ def run_local(task: RenderTask, indices: list[int], workers: int) -> Iterator[Ta
             task.close()
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=hold_task, initargs=(task,)) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(task, _module_path())) as pool:
         futures = {pool.submit(_run_in_worker, index): index for index in indices}
         for future in as_completed(futures):
             try:
                 yield future.result()
             except BrokenProcessPool as error:
                 yield futures[future], None, f"worker process died: {error}"
+
+
+def _module_path() -> list[str]:
+    """This process's module path without the script folders an imported `bpy` put in front of it.
+
+    Spawned workers inherit the parent's path; with those folders first, `import bpy` would find
+    Blender's Python-side `bpy` package instead of the module, and fail (no `_bpy`).
+    """
+    bpy = sys.modules.get("bpy")
+    if bpy is None:
+        return list(sys.path)
+    scripts = tuple(bpy.utils.script_paths())
+    return [entry for entry in sys.path if not entry.startswith(scripts)]
+
+
+def _start_worker(task: RenderTask, module_path: list[str]) -> None:
+    sys.path[:] = module_path
+    hold_task(task)
 
 
 def _run_in_worker(index: int) -> TaskOutcome:
