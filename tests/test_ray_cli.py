@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
 import sys
 
 import pytest
+import typer
+import yaml
 
 pytest.importorskip("ray")
 
-from ray_helpers import dataset_bytes, kill_run_after, ray_env, render_reference, synthgen, write_recipe  # noqa: E402
+from ray_helpers import REPO, dataset_bytes, kill_run_after, ray_env, render_reference, synthgen, write_recipe  # noqa: E402
 
+from synthgen.cli import app  # noqa: E402
 from synthgen.recipe import load_recipe  # noqa: E402
 from synthgen.sampling import sample  # noqa: E402
 
@@ -75,6 +80,12 @@ def test_synthgen_starts_without_importing_ray():
         "assert CliRunner().invoke(app, ['render', '--help']).exit_code == 0; "
         "import synthgen.run, synthgen.executors.ray; print(sorted(m for m in sys.modules if m.split('.')[0] == 'ray'))"
     )
-    import subprocess
-
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def test_the_kuberay_example_runs_a_command_synthgen_accepts():
+    job = yaml.safe_load((REPO / "configs" / "kuberay" / "rayjob.yaml").read_text())
+    words = shlex.split(job["spec"]["entrypoint"])
+    assert words[:2] == ["synthgen", "render"]
+    context = typer.main.get_command(app).commands["render"].make_context("render", words[2:])
+    assert context.params["executor"].value == "ray" and context.params["address"] == "auto"
