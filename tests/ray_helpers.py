@@ -25,7 +25,9 @@ RENDER_WORKER = "ray::render_on_worker"  # a Ray worker's process title while it
 
 
 def write_recipe(folder: Path, count: int = 6, seed: int = 2, broken_asset: bool = False, resources: dict | None = None) -> Path:
-    """A tiny recipe (64x48, Cycles, 2 samples): one mug from an asset folder and a cone per image.
+    """A tiny recipe (64x48, Cycles, 16 samples): one mug from an asset folder and a cone per image.
+
+    An image takes a few tenths of a second: long enough for a test to kill a worker mid-image.
 
     With `broken_asset`, the folder also holds a PLY file Blender cannot import, so exactly the
     images that draw it fail (with seed 2: some, not all).
@@ -38,7 +40,7 @@ def write_recipe(folder: Path, count: int = 6, seed: int = 2, broken_asset: bool
         (assets / "broken.ply").write_text("ply\nformat ascii 1.0\nelement vertex 3\nend_header\nnot numbers\n")
     recipe = {
         "version": 1, "name": "tiny", "seed": seed, "count": count, "backend": "blender",
-        "image": {"width": 64, "height": 48}, "render": {"engine": "cycles", "samples": 2},
+        "image": {"width": 64, "height": 48}, "render": {"engine": "cycles", "samples": 16},
         "classes": [{"name": "mug", "asset": "assets", "count": 1}, {"name": "cone", "primitive": "cone"}],
         "output": {"formats": ["coco", "yolo"]},
     }
@@ -107,14 +109,17 @@ def synthgen(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "synthgen.cli", *args], capture_output=True, text=True, timeout=timeout)
 
 
-def kill_run_after(args: list[str], out: Path, done: int, timeout: float = 180) -> None:
-    """Start `synthgen ARGS`, and once `done` images are finished, SIGKILL it and every process it started."""
+def kill_run_after(args: list[str], out: Path, done: int, timeout: float = 180) -> int:
+    """Start `synthgen ARGS`; once `done` images are finished, SIGKILL it and every process it started.
+
+    Returns how many images were finished when it died.
+    """
     process = subprocess.Popen([sys.executable, "-m", "synthgen.cli", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + timeout
     while records(out) < done:
         assert process.poll() is None, f"the run ended before it could be killed: {process.stderr.read().decode()[-2000:]}"
         assert time.monotonic() < deadline, "the run did not reach the kill point in time"
-        time.sleep(0.05)
+        time.sleep(0.02)
     family = _freeze_family(process.pid)
     for member in family:
         member.send_signal(signal.SIGKILL)
@@ -122,6 +127,7 @@ def kill_run_after(args: list[str], out: Path, done: int, timeout: float = 180) 
     process.stderr.close()
     _, alive = psutil.wait_procs(family, timeout=30)
     assert not alive, f"processes outlived the kill: {alive}"
+    return records(out)
 
 
 def _freeze_family(pid: int) -> list[psutil.Process]:
