@@ -28,6 +28,11 @@ class LogMode(str, Enum):
     json = "json"
 
 
+class ExecutorName(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 def fail(message: str, code: int = 1) -> None:
     """Print one error line per problem and exit non-zero."""
     for line in message.splitlines():
@@ -66,24 +71,60 @@ def render(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a dataset of another recipe in --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
     log: LogMode = typer.Option(LogMode.rich, "--log", help="rich: progress bar and table; json: one JSON line per event."),
+    executor: ExecutorName = typer.Option(ExecutorName.local, "--executor", help="local: processes on this machine; ray: a Ray cluster (pip extra 'ray')."),
+    address: Optional[str] = typer.Option(None, "--address", help="With --executor ray: 'auto' or HOST:PORT joins a running cluster; default: a private Ray instance here."),
+    num_cpus: Optional[float] = typer.Option(None, "--num-cpus", min=0.01, help="With --executor ray: CPUs per image task or GPU actor (default: recipe, else 1; 0.25 for GPU actors)."),
+    memory: Optional[str] = typer.Option(None, "--memory", help="With --executor ray: memory reserved per image task or GPU actor, e.g. 2GiB (default: recipe, else none)."),
+    num_gpus: Optional[float] = typer.Option(None, "--num-gpus", min=0, help="With --executor ray: GPUs per actor, fractions allowed; > 0 renders in actors that hold the backend (default: recipe, else 0)."),
+    gpu_actors: Optional[int] = typer.Option(None, "--gpu-actors", min=1, help="With --executor ray: number of GPU actors (default: the cluster's GPUs / --num-gpus)."),
+    max_retries: Optional[int] = typer.Option(None, "--max-retries", min=0, help="With --executor ray: retries of an image whose worker died (default 3)."),
+    max_in_flight: Optional[int] = typer.Option(None, "--max-in-flight", min=1, help="With --executor ray: images submitted but not finished (default: 2 per task slot or actor)."),
 ) -> None:
-    """Render a recipe into a dataset folder (resumes an interrupted run of the same recipe)."""
+    """Render a recipe into a dataset folder (resumes an interrupted run of the same recipe, with either executor)."""
+    from synthgen.executors import ExecutorError
     from synthgen.output import OutputError
     from synthgen.run import render_dataset
 
+    ray_flags = {"--address": address, "--num-cpus": num_cpus, "--memory": memory, "--num-gpus": num_gpus,
+                 "--gpu-actors": gpu_actors, "--max-retries": max_retries, "--max-in-flight": max_in_flight}
+    ray_options = None
+    if executor == ExecutorName.ray:
+        if workers != 1:
+            fail("--workers is for --executor local; on Ray, concurrency follows the cluster's CPUs and --num-cpus")
+        ray_options = _ray_options(address, num_cpus, memory, num_gpus, gpu_actors, max_retries, max_in_flight)
+    elif given := [flag for flag, value in ray_flags.items() if value is not None]:
+        fail(f"{', '.join(given)}: only with --executor ray")
     loaded = _load(recipe, count, seed)
     out = out or Path("out") / loaded.name
     reporter = _Reporter(loaded.count, quiet=quiet, json_log=log == LogMode.json)
     try:
         with reporter:
-            result = render_dataset(loaded, out, workers=workers, overwrite=overwrite, on_progress=reporter.advance)
-    except OutputError as error:
+            result = render_dataset(
+                loaded, out, workers=workers, overwrite=overwrite, on_progress=reporter.advance,
+                executor=executor.value, ray_options=ray_options,
+            )
+    except (OutputError, ExecutorError) as error:
         fail(str(error))
     reporter.finish(result, loaded.class_names)
     if not result.complete:
         for index, error in sorted(result.failures.items()):
             console.print(f"[red]error:[/red] image {index}: {error}", highlight=False, soft_wrap=True)
         fail(f"{out}: incomplete: {len(result.failures)} of {result.total} images failed; run the same command again to retry them", code=2)
+
+
+def _ray_options(address, num_cpus, memory, num_gpus, gpu_actors, max_retries, max_in_flight):
+    """RayOptions from the command line; `--memory` accepts sizes such as 2GiB or 500MB."""
+    from pydantic import ByteSize, TypeAdapter, ValidationError
+
+    from synthgen.executors.ray import RayOptions
+
+    try:
+        memory_bytes = int(TypeAdapter(ByteSize).validate_python(memory)) if memory is not None else None
+    except ValidationError:
+        fail(f"--memory: expected a size such as 2GiB or 500MB, got {memory!r}")
+    optional = {"max_retries": max_retries} if max_retries is not None else {}
+    return RayOptions(address=address, num_cpus=num_cpus, memory=memory_bytes, num_gpus=num_gpus,
+                      gpu_actors=gpu_actors, max_in_flight=max_in_flight, **optional)
 
 
 class _Reporter:
@@ -133,12 +174,15 @@ class _Reporter:
             "resumed": result.resumed, "failed": len(result.failures), "instances_per_class": counts,
             "seconds": round(result.seconds, 2), "images_per_second": round(rate, 3), "complete": result.complete,
         }
+        if result.images_per_node:
+            summary["ray_nodes"] = len(result.images_per_node)
         if self.json_log:
             print(json.dumps(summary), flush=True)
         elif not self.quiet:
             table = Table(title=f"synthgen {__version__}: {result.out}", show_header=False)
-            for key in ("images", "rendered", "resumed", "failed", "seconds", "images_per_second"):
-                table.add_row(key.replace("_", " "), str(summary[key]))
+            for key in ("images", "rendered", "resumed", "failed", "seconds", "images_per_second", "ray_nodes"):
+                if key in summary:
+                    table.add_row(key.replace("_", " "), str(summary[key]))
             for name, n in counts.items():
                 table.add_row(f"instances: {name}", str(n))
             console.print(table)

@@ -35,6 +35,10 @@ class RunOutput:
     root: Path
 
     @property
+    def lock(self) -> Path:
+        return self.root / STATE / LOCK
+
+    @property
     def records(self) -> Path:
         return self.root / STATE / RECORDS
 
@@ -57,7 +61,7 @@ class RunOutput:
 def claim(out: Path, recipe: Recipe, overwrite: bool = False) -> RunOutput:
     """Make `out` ready for `recipe`: new, resumed (same recipe), or cleared with `overwrite`."""
     output = RunOutput(out)
-    lock_path = out / STATE / LOCK
+    lock_path = output.lock
     lock = {"recipe_name": recipe.name, "recipe_hash": recipe.content_hash(), "seed": recipe.seed}
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from synthgen.distributions import Count, Number, PositiveNumber, parse
 
@@ -100,6 +100,14 @@ class OutputSpec(Strict):
         return ["coco", *[f for f in dict.fromkeys(formats) if f != "coco"]]
 
 
+class ResourceSpec(Strict):
+    """What each image asks of a Ray cluster (`--executor ray`); does not change the images."""
+
+    num_cpus: float | None = Field(None, gt=0)
+    memory: ByteSize | None = None  # bytes, or a size such as "2GiB"
+    num_gpus: float | None = Field(None, ge=0)
+
+
 class Recipe(Strict):
     version: Literal[1]
     name: str = Field(min_length=1)
@@ -112,6 +120,7 @@ class Recipe(Strict):
     scene: SceneSpec = SceneSpec()
     labels: LabelSpec = LabelSpec()
     output: OutputSpec = OutputSpec()
+    resources: ResourceSpec = ResourceSpec()
     _source: Path | None = PrivateAttr(None)
 
     @field_validator("classes")
@@ -145,8 +154,8 @@ class Recipe(Strict):
         return [path]
 
     def content_hash(self) -> str:
-        """Hash of everything that decides the images, except `count` (so runs can be extended)."""
-        data = self.model_dump(mode="json", exclude={"count"})
+        """Hash of everything that decides the images; not `count` (so runs can be extended) nor `resources`."""
+        data = self.model_dump(mode="json", exclude={"count", "resources"})
         data["assets"] = {
             spec.name: [_file_digest(p) for p in self.asset_files(spec)] for spec in self.classes if spec.asset
         }

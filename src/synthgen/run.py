@@ -1,29 +1,32 @@
-"""The render loop: one task per image index, run in-process or in a local pool, then assembled.
+"""The render loop: one task per image index, run by an executor (local pool or Ray), then assembled.
 
 `RenderTask.__call__(index)` is the whole unit of work (sample -> render -> annotate -> write
-image, semantic map and record). Executors only decide where it runs; since all randomness is in
-`sample(recipe, index)`, any executor produces the same bytes.
+image, semantic map and record). Executors (`synthgen.executors`) only decide where it runs;
+since all randomness is in `sample(recipe, index)`, any executor produces the same bytes, and a
+run started by one executor can be finished by another.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synthgen import __version__
 from synthgen.annotate import annotate
 from synthgen.dataset import IMAGES, atomic_write_png, image_name, write_semantic
+from synthgen.executors import EXECUTORS, TaskOutcome
+from synthgen.executors.local import run_local
 from synthgen.labels import Dataset, Provenance, Sample
 from synthgen.output import RunOutput, claim, finalize
 from synthgen.recipe import Recipe
 from synthgen.sampling import sample
+
+if TYPE_CHECKING:
+    from synthgen.executors.ray import RayOptions
 
 ProgressCallback = Callable[[int, dict[str, Any] | None], None]
 
@@ -84,7 +87,10 @@ class RenderTask:
 
 @dataclass
 class RunResult:
-    """What a render run did. `dataset` is None when some images failed (the run is incomplete)."""
+    """What a render run did. `dataset` is None when some images failed (the run is incomplete).
+
+    `images_per_node`: images rendered on each Ray node (empty for the local executor).
+    """
 
     out: Path
     total: int
@@ -93,6 +99,7 @@ class RunResult:
     failures: dict[int, str]
     seconds: float
     dataset: Dataset | None
+    images_per_node: dict[str, int] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -105,15 +112,32 @@ def render_dataset(
     workers: int = 1,
     overwrite: bool = False,
     on_progress: ProgressCallback | None = None,
+    executor: str = "local",
+    ray_options: RayOptions | None = None,
 ) -> RunResult:
-    """Render every missing image of `recipe` into `out`, then write the dataset's label files."""
+    """Render every missing image of `recipe` into `out`, then write the dataset's label files.
+
+    `executor`: "local" (`workers` processes on this machine) or "ray" (`ray_options`: cluster
+    address and per-image resources; the recipe's `resources` fill what they leave unset).
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}, expected one of {', '.join(EXECUTORS)}")
     started = time.perf_counter()
     output = claim(out, recipe, overwrite=overwrite)
     pending = output.pending(recipe.count)
-    task = RenderTask(recipe, out, recipe.content_hash(), threads=max(1, (os.cpu_count() or 1) // max(workers, 1)))
+    ray_executor = None
+    if executor == "ray":
+        from synthgen.executors.ray import RayExecutor, RayOptions
+
+        ray_executor = RayExecutor((ray_options or RayOptions()).for_recipe(recipe))
+        task = RenderTask(recipe, out.resolve(), recipe.content_hash(), threads=ray_executor.options.threads)
+        outcomes: Iterator[TaskOutcome] = ray_executor.run(task, pending)
+    else:
+        task = RenderTask(recipe, out, recipe.content_hash(), threads=max(1, (os.cpu_count() or 1) // max(workers, 1)))
+        outcomes = run_local(task, pending, workers)
     failures: dict[int, str] = {}
     rendered = 0
-    for index, record, error in run_local(task, pending, workers):
+    for index, record, error in outcomes:
         if error is None:
             rendered += 1
         else:
@@ -124,46 +148,5 @@ def render_dataset(
     dataset = None
     if not failures:
         dataset = finalize(output, recipe, {"seconds": round(seconds, 3), "rendered": rendered})
-    return RunResult(out, recipe.count, rendered, recipe.count - len(pending), failures, seconds, dataset)
-
-
-TaskOutcome = tuple[int, dict[str, Any] | None, str | None]
-
-
-def run_local(task: RenderTask, indices: list[int], workers: int) -> Iterator[TaskOutcome]:
-    """Run `task` on each index: in this process for one worker, else in a spawned process pool."""
-    if workers <= 1 or len(indices) <= 1:
-        try:
-            for index in indices:
-                yield _attempt(task, index)
-        finally:
-            task.close()
-        return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(task,)) as pool:
-        futures = {pool.submit(_run_in_worker, index): index for index in indices}
-        for future in as_completed(futures):
-            try:
-                yield future.result()
-            except BrokenProcessPool as error:
-                yield futures[future], None, f"worker process died: {error}"
-
-
-def _attempt(task: RenderTask, index: int) -> TaskOutcome:
-    try:
-        return index, task(index), None
-    except Exception as error:  # reported per image; the run goes on and ends incomplete
-        return index, None, f"{type(error).__name__}: {error}"
-
-
-_worker_task: RenderTask | None = None
-
-
-def _init_worker(task: RenderTask) -> None:
-    global _worker_task
-    _worker_task = task
-
-
-def _run_in_worker(index: int) -> TaskOutcome:
-    assert _worker_task is not None, "worker not initialised"
-    return _attempt(_worker_task, index)
+    images_per_node = ray_executor.images_per_node if ray_executor else {}
+    return RunResult(out, recipe.count, rendered, recipe.count - len(pending), failures, seconds, dataset, images_per_node)

@@ -1,0 +1,52 @@
+"""Executors decide where `RenderTask(index)` runs: `local` (this machine) or `ray` (a cluster).
+
+Both yield one `TaskOutcome` per image, in completion order, and share the per-process task
+cache below, so a worker process keeps one backend alive across the images it renders.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from synthgen.run import RenderTask
+
+EXECUTORS = ("local", "ray")
+
+TaskOutcome = tuple[int, dict[str, Any] | None, str | None]
+"""(image index, record or None, error or None)."""
+
+
+class ExecutorError(RuntimeError):
+    """An executor cannot start (no cluster to join, no GPU for a GPU recipe, missing extra)."""
+
+
+def attempt(task: RenderTask, index: int) -> TaskOutcome:
+    """Run `task` on one image; an exception becomes that image's error, never the run's."""
+    try:
+        return index, task(index), None
+    except Exception as error:  # reported per image; the run goes on and ends incomplete
+        return index, None, f"{type(error).__name__}: {error}"
+
+
+_held: RenderTask | None = None
+
+
+def hold_task(task: RenderTask) -> RenderTask:
+    """The one task this worker process holds: the held one if equal to `task`, else `task` (the old one closed).
+
+    Tasks arrive pickled without their backend; holding the first one means one backend (one
+    Blender session) per worker process, however many images it renders.
+    """
+    global _held
+    if _held != task:
+        if _held is not None:
+            _held.close()
+        _held = task
+    return _held
+
+
+def held_task() -> RenderTask:
+    """The task `hold_task` gave this worker process."""
+    assert _held is not None, "worker process holds no task"
+    return _held
