@@ -19,15 +19,15 @@ def shape_mask(kind: str, size: int, x: int, y: int, r: int) -> np.ndarray:
     return (xx - x) ** 2 + (yy - y) ** 2 <= r * r
 
 
-def make_shapes_dataset(out: Path, count: int, seed: int, size: int = 64) -> Dataset:
-    """Write a synthgen dataset folder of `count` images, 1-2 non-overlapping shapes each."""
+def make_shapes_dataset(out: Path, count: int, seed: int, size: int = 64, classes: list[str] = CLASSES) -> Dataset:
+    """Write a synthgen dataset folder of `count` images, 1-2 non-overlapping shapes of `classes` each."""
     rng = np.random.default_rng(seed)
     samples = []
     for index in range(count):
         image = rng.integers(0, 80, (size, size, 3), dtype=np.uint8)
         instances, taken = [], np.zeros((size, size), dtype=bool)
         for _ in range(int(rng.integers(1, 3))):
-            kind = CLASSES[int(rng.integers(0, 2))]
+            kind = classes[int(rng.integers(0, len(classes)))]
             r = int(rng.integers(9, 15))
             x, y = (int(v) for v in rng.integers(r + 1, size - r - 1, 2))
             mask = shape_mask(kind, size, x, y, r)
@@ -39,7 +39,7 @@ def make_shapes_dataset(out: Path, count: int, seed: int, size: int = 64) -> Dat
         name = f"{IMAGES}/{index:06d}.png"
         atomic_write_png(out / name, image)
         samples.append(Sample(name, size, size, instances, Provenance(source="render", seed=seed, index=index)))
-    dataset = Dataset(categories=categories_from_names(CLASSES), samples=samples, root=str(out))
+    dataset = Dataset(categories=categories_from_names(classes), samples=samples, root=str(out))
     write_labels(dataset, out)
     return dataset
 

@@ -114,6 +114,7 @@ def train(
     weights: Annotated[Optional[Path], typer.Option(help="A `synthgen train` folder to start from.")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda ... (default: CUDA when present).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for initialisation and shuffling.")] = 0,
+    include_unreviewed: Annotated[bool, typer.Option(help="Also learn from pre-labels nobody reviewed.")] = False,
 ) -> None:
     """Train a torchvision detector; the folder it writes loads with `prelabel --weights`."""
     from synthgen.train import train as run_training
@@ -121,7 +122,7 @@ def train(
     with one_line_errors():
         config = run_training(
             datasets, out, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr,
-            image_size=image_size, weights=weights, device=device, seed=seed,
+            image_size=image_size, weights=weights, device=device, seed=seed, include_unreviewed=include_unreviewed,
         )  # fmt: skip
     typer.echo(f"{out}: {config['arch']} on {config['images']} images, final loss {config['final_loss']:.4f}")
 

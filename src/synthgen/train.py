@@ -31,8 +31,11 @@ class TrainItem:
     sample: Sample
 
 
-def gather(dataset_dirs: list[Path], classes: list[str] | None) -> tuple[list[TrainItem], list[str]]:
-    """Every sample of the datasets, and the class list (given, or merged by name)."""
+def gather(
+    dataset_dirs: list[Path], classes: list[str] | None, include_unreviewed: bool = False
+) -> tuple[list[TrainItem], list[str]]:
+    """The samples to learn from, and the class list (given, or merged by name). Pre-labels nobody
+    reviewed are left out unless asked for: a detector trained on its own guesses learns its mistakes."""
     items, names = [], list(classes or [])
     for folder in dataset_dirs:
         try:
@@ -43,12 +46,14 @@ def gather(dataset_dirs: list[Path], classes: list[str] | None) -> tuple[list[Tr
             if name not in names and classes is None:
                 names.append(name)
         for sample in dataset.samples:
+            if sample.provenance.source == "prelabel" and not include_unreviewed:
+                continue
             unknown = {i.category for i in sample.instances} - set(names)
             if unknown:
                 raise TrainError(f"{folder}: {sample.file_name}: class {sorted(unknown)[0]!r} is not in the model")
             items.append(TrainItem(inside(Path(folder), sample.file_name, f"{folder}: file_name"), sample))
     if not items:
-        raise TrainError(f"{', '.join(map(str, dataset_dirs))}: no images to train on")
+        raise TrainError(f"{', '.join(map(str, dataset_dirs))}: no images to train on (unreviewed pre-labels need --include-unreviewed)")
     return items, names
 
 
@@ -94,6 +99,7 @@ def train(
     device: str | None = None,
     seed: int = 0,
     options: dict[str, Any] | None = None,
+    include_unreviewed: bool = False,
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Train and write the model folder `out`; returns its config (with the last epoch's mean loss).
@@ -108,15 +114,15 @@ def train(
     if weights is not None:
         model, labels, start = load_detection_model(arch, Path(weights), [])
         arch, image_size, options = start["arch"], start.get("min_size"), start.get("options", {})
-        items, classes = gather(dataset_dirs, labels[1:])
+        items, classes = gather(dataset_dirs, labels[1:], include_unreviewed)
     else:
-        items, classes = gather(dataset_dirs, None)
+        items, classes = gather(dataset_dirs, None, include_unreviewed)
         arch = arch or DEFAULT_ARCH
         options = options or {}
         model = build_model(arch, len(classes) + 1, image_size, image_size, **options)
     with_masks = arch.startswith("maskrcnn")
     model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
     order, losses = list(range(len(items))), []
     steps = epochs * -(-len(items) // batch_size)
     with progress_bar(show_progress) as progress:
