@@ -10,9 +10,11 @@ import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+COCO_PERSON = SHARED_DATA / "real" / "coco_person"
 MUG = REPO / "assets" / "meshes" / "mug.obj"
 
 
@@ -60,3 +62,12 @@ def rendered_dataset(tmp_path_factory) -> Path:
     result = render_dataset(recipe, folder / "out")
     assert result.complete, result.failures
     return folder / "out"
+
+
+@pytest.fixture(scope="session")
+def coco_person() -> Path:
+    """Four real COCO photos, their labels and a real detector's results (read-only)."""
+    folder = Path(os.environ.get("SYNTHGEN_COCO_PERSON", COCO_PERSON))
+    if not (folder / "test_coco.json").is_file():
+        pytest.fail(f"real test photos not found at {folder}; set SYNTHGEN_COCO_PERSON")
+    return folder

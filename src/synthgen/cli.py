@@ -204,9 +204,10 @@ def check(
 
 def _register_command_groups() -> None:
     """Commands that live beside their rooms (each module adds its own to the app)."""
-    from synthgen import cli_mixing
+    from synthgen import cli_mixing, cli_real
 
     cli_mixing.register(app)
+    cli_real.register(app)
 
 
 _register_command_groups()

@@ -1,0 +1,151 @@
+"""Real-data commands: `prelabel`, `review export`, `review import`, `train`, `eval`.
+
+Thin: parse, call the modules, print. `synthgen.cli` calls `register(app)`. Heavy libraries are
+imported by the modules when a command runs, never by this file.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from synthgen.formats.coco import CocoFormatError
+from synthgen.staging import UnsafePathError
+
+review_app = typer.Typer(help="Send uncertain pre-labels to people and take their corrections back.")
+
+
+@contextmanager
+def one_line_errors():
+    """Expected failures (bad files, flags, paths) become one line on stderr and exit code 1."""
+    from synthgen.evaluate import EvalError
+    from synthgen.prelabel import PrelabelError
+    from synthgen.review import ReviewError
+    from synthgen.train import TrainError
+
+    expected = (PrelabelError, ReviewError, TrainError, EvalError, CocoFormatError, UnsafePathError, FileExistsError)
+    try:
+        yield
+    except expected as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
+def prelabel(
+    photos: Annotated[Path, typer.Argument(help="Folder of photos (searched recursively).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Dataset folder to write (must not exist).")],
+    detector: Annotated[Optional[str], typer.Option(help="torchvision:<arch>, owlv2 or owlvit.")] = None,
+    weights: Annotated[Optional[Path], typer.Option(help="Weights file, or a `synthgen train` folder.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Hub id or local folder of an open-vocabulary model.")] = None,
+    classes: Annotated[Optional[str], typer.Option(help='Class names: "a,b=synonym|synonym".')] = None,
+    classes_file: Annotated[Optional[Path], typer.Option(help="One class (with =synonyms) per line.")] = None,
+    from_results: Annotated[Optional[Path], typer.Option(help="Existing COCO results file instead of a model.")] = None,
+    images_json: Annotated[Optional[Path], typer.Option(help="COCO file naming --from-results' image ids.")] = None,
+    threshold: Annotated[float, typer.Option(help="Keep predictions scoring at least this.")] = 0.3,
+    batch_size: Annotated[int, typer.Option(help="Photos per inference batch.")] = 8,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: CUDA when present).")] = None,
+    skip_bad: Annotated[bool, typer.Option(help="Leave unreadable photos out instead of failing.")] = False,
+) -> None:
+    """Pre-label a folder of real photos with a detector (or existing results) into a dataset folder."""
+    from synthgen.prelabel import make_detector, parse_classes
+    from synthgen.prelabel.folder import BadPhotosError, list_photos, prelabel_folder
+
+    with one_line_errors():
+        prompts = parse_classes(classes, classes_file)
+        found = make_detector(
+            detector, weights=weights, model=model, classes=prompts, threshold=threshold, device=device,
+            from_results=from_results, images_json=images_json,
+            photo_names=list_photos(photos) if from_results else None,
+        )  # fmt: skip
+        try:
+            summary = prelabel_folder(photos, out, found, batch_size=batch_size, skip_bad=skip_bad)
+        except BadPhotosError as error:
+            for name, reason in error.bad:
+                typer.echo(f"unreadable: {photos / name}: {reason}", err=True)
+            raise
+    for name, reason in summary.skipped:
+        typer.echo(f"skipped: {photos / name}: {reason}", err=True)
+    typer.echo(f"{out}: {summary.images} images, {summary.instances} pre-labels ({len(summary.skipped)} skipped)")
+
+
+@review_app.command("export")
+def review_export(
+    dataset: Annotated[Path, typer.Argument(help="A pre-labelled dataset folder.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Tasks file to write.")],
+    budget: Annotated[int, typer.Option(help="How many images to send, most uncertain first.")] = 200,
+    to: Annotated[str, typer.Option(help="labelstudio or coco.")] = "labelstudio",
+    image_root: Annotated[
+        Optional[str], typer.Option(help="URL prefix the tool loads images from (default: Label Studio local files).")
+    ] = None,
+) -> None:
+    """Write the most uncertain images as tasks with the predictions pre-filled."""
+    from synthgen.review import export_review
+
+    with one_line_errors():
+        queue = export_review(dataset, budget, to, out, image_root)
+    typer.echo(f"{out}: {len(queue)} images for review")
+
+
+@review_app.command("import")
+def review_import(
+    dataset: Annotated[Path, typer.Argument(help="The pre-labelled dataset folder the tasks came from.")],
+    export: Annotated[Path, typer.Argument(help="Label Studio JSON export, or a COCO file of corrections.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Reviewed dataset folder to write.")],
+) -> None:
+    """Replace the pre-labels of reviewed images with the people's labels, into a new dataset folder."""
+    from synthgen.review import import_review
+
+    with one_line_errors():
+        reviewed, skipped = import_review(dataset, export, out)
+    typer.echo(f"{out}: {reviewed} images reviewed, {skipped} skipped (kept their pre-labels)")
+
+
+def train(
+    datasets: Annotated[list[Path], typer.Argument(help="Dataset folders to train on (any mix).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Model folder to write.")],
+    arch: Annotated[Optional[str], typer.Option(help="torchvision detector (default fasterrcnn_mobilenet_v3_large_fpn).")] = None,
+    epochs: Annotated[int, typer.Option(help="Passes over the data.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 4,
+    lr: Annotated[float, typer.Option(help="SGD learning rate.")] = 0.01,
+    image_size: Annotated[Optional[int], typer.Option(help="Resize images to this (shorter side).")] = None,
+    weights: Annotated[Optional[Path], typer.Option(help="A `synthgen train` folder to start from.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda ... (default: CUDA when present).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for initialisation and shuffling.")] = 0,
+    include_unreviewed: Annotated[bool, typer.Option(help="Also learn from pre-labels nobody reviewed.")] = False,
+) -> None:
+    """Train a torchvision detector; the folder it writes loads with `prelabel --weights`."""
+    from synthgen.train import train as run_training
+
+    with one_line_errors():
+        config = run_training(
+            datasets, out, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr,
+            image_size=image_size, weights=weights, device=device, seed=seed, include_unreviewed=include_unreviewed,
+        )  # fmt: skip
+    typer.echo(f"{out}: {config['arch']} on {config['images']} images, final loss {config['final_loss']:.4f}")
+
+
+def evaluate(
+    ground_truth: Annotated[Path, typer.Argument(help="COCO file with the true labels.")],
+    predictions: Annotated[Path, typer.Argument(help="COCO results list, or a COCO file with scores.")],
+    iou_type: Annotated[str, typer.Option(help="bbox or segm.")] = "bbox",
+) -> None:
+    """COCOeval summary: AP, AP50, AP75 and AP per class."""
+    from synthgen.evaluate import evaluate as run_evaluation
+
+    with one_line_errors():
+        result = run_evaluation(ground_truth, predictions, iou_type)
+    typer.echo(f"images {result.images}  predictions {result.predictions}")
+    typer.echo(f"AP {result.ap:.3f}  AP50 {result.ap50:.3f}  AP75 {result.ap75:.3f}")
+    for name, ap in result.per_class.items():
+        typer.echo(f"  {name}: AP {ap:.3f}" if ap >= 0 else f"  {name}: no ground truth")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the real-data commands to the main `synthgen` app."""
+    app.command("prelabel")(prelabel)
+    app.add_typer(review_app, name="review")
+    app.command("train")(train)
+    app.command("eval")(evaluate)

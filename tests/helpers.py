@@ -1,0 +1,76 @@
+"""Small synthetic datasets for the real-data tests: coloured squares and disks on noise, with exact masks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from synthgen.dataset import IMAGES, atomic_write_png, write_labels
+from synthgen.labels import Dataset, Instance, Provenance, Sample, categories_from_names
+
+CLASSES = ["square", "disk"]
+
+
+def shape_mask(kind: str, size: int, x: int, y: int, r: int) -> np.ndarray:
+    yy, xx = np.mgrid[:size, :size]
+    if kind == "square":
+        return (abs(xx - x) <= r) & (abs(yy - y) <= r)
+    return (xx - x) ** 2 + (yy - y) ** 2 <= r * r
+
+
+def make_shapes_dataset(out: Path, count: int, seed: int, size: int = 64, classes: list[str] = CLASSES) -> Dataset:
+    """Write a synthgen dataset folder of `count` images, 1-2 non-overlapping shapes of `classes` each."""
+    rng = np.random.default_rng(seed)
+    samples = []
+    for index in range(count):
+        image = rng.integers(0, 80, (size, size, 3), dtype=np.uint8)
+        instances, taken = [], np.zeros((size, size), dtype=bool)
+        for _ in range(int(rng.integers(1, 3))):
+            kind = classes[int(rng.integers(0, len(classes)))]
+            r = int(rng.integers(9, 15))
+            x, y = (int(v) for v in rng.integers(r + 1, size - r - 1, 2))
+            mask = shape_mask(kind, size, x, y, r)
+            if (mask & taken).any():
+                continue
+            taken |= mask
+            image[mask] = (230, 80, 60) if kind == "square" else (60, 200, 230)
+            instances.append(Instance.from_mask(kind, mask))
+        name = f"{IMAGES}/{index:06d}.png"
+        atomic_write_png(out / name, image)
+        samples.append(Sample(name, size, size, instances, Provenance(source="render", seed=seed, index=index)))
+    dataset = Dataset(categories=categories_from_names(classes), samples=samples, root=str(out))
+    write_labels(dataset, out)
+    return dataset
+
+
+def assert_valid_dataset(folder: Path) -> Dataset:
+    """Strict checks a detector-made dataset must pass: unique ids from 1, images present with the
+    stated size, boxes inside the image with positive size, masks of image size matching their boxes,
+    scores in [0, 1], provenance saying where labels came from."""
+    import json
+
+    from PIL import Image
+    from pycocotools import mask as mask_utils
+
+    from synthgen.dataset import load_dataset
+
+    raw = json.loads((folder / "annotations.json").read_text())
+    for key in ("images", "annotations", "categories"):
+        ids = [entry["id"] for entry in raw[key]]
+        assert len(set(ids)) == len(ids) and min(ids, default=1) >= 1, key
+    dataset = load_dataset(folder)
+    for sample in dataset.samples:
+        with Image.open(folder / sample.file_name) as image:
+            assert image.size == (sample.width, sample.height), sample.file_name
+        assert sample.provenance.source in ("prelabel", "human", "render")
+        for instance in sample.instances:
+            x, y, w, h = instance.box
+            assert w > 0 and h > 0 and x >= 0 and y >= 0, (sample.file_name, instance.box)
+            assert x + w <= sample.width + 1e-6 and y + h <= sample.height + 1e-6, (sample.file_name, instance.box)
+            assert instance.score is None or 0.0 <= instance.score <= 1.0
+            if instance.mask is not None:
+                assert instance.mask["size"] == [sample.height, sample.width]
+                rle = {"size": instance.mask["size"], "counts": instance.mask["counts"].encode()}
+                assert list(mask_utils.toBbox(rle)) == list(instance.box)
+    return dataset

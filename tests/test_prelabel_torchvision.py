@@ -1,0 +1,122 @@
+"""torchvision detectors: weights written by `synthgen train` or by torch.save load back by path."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+import typer
+from PIL import Image
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from helpers import assert_valid_dataset, make_shapes_dataset
+from synthgen.cli_real import register
+from synthgen.prelabel import PrelabelError, make_detector
+from synthgen.prelabel.folder import read_photo
+from synthgen.prelabel.torchvision_models import COCO_LABELS
+from synthgen.train import train
+
+SMALL = {"box_batch_size_per_image": 32, "rpn_pre_nms_top_n_test": 200, "rpn_post_nms_top_n_test": 50}
+
+
+def invoke(*args):
+    app = typer.Typer()
+    register(app)
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    return Path(make_shapes_dataset(tmp_path_factory.mktemp("synth"), 8, seed=3).root)
+
+
+@pytest.fixture(scope="module")
+def trained(shapes, tmp_path_factory):
+    """Faster R-CNN (MobileNetV3) from scratch, two steps on the shapes."""
+    out = tmp_path_factory.mktemp("models") / "det"
+    train([shapes], out, arch="fasterrcnn_mobilenet_v3_large_fpn", epochs=1, image_size=64, options=SMALL, show_progress=False)
+    return out
+
+
+def test_train_writes_safetensors_and_the_config_prelabel_reads(trained, shapes):
+    config = json.loads((trained / "config.json").read_text())
+    assert {k: v for k, v in config.items() if k != "final_loss"} == {
+        "arch": "fasterrcnn_mobilenet_v3_large_fpn", "classes": ["square", "disk"], "min_size": 64, "max_size": 64,
+        "options": SMALL, "epochs": 1, "images": 8, "datasets": [str(shapes)],
+    }  # fmt: skip
+    assert config["final_loss"] > 0
+    assert sorted(p.name for p in trained.iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_trained_folder_loads_by_path_and_prelabels_a_valid_dataset(trained, shapes, tmp_path):
+    detector = make_detector(None, weights=trained, threshold=0.0)
+    saved = load_file(str(trained / "model.safetensors"))
+    assert all(torch.equal(saved[k], v) for k, v in detector.model.state_dict().items())
+    out = tmp_path / "pre"
+    run = invoke("prelabel", shapes / "images", "-o", out, "--weights", trained, "--threshold", "0.0", "--batch-size", "3")
+    assert run.exit_code == 0, run.output
+    dataset = assert_valid_dataset(out)
+    assert dataset.class_names == ["square", "disk"] and len(dataset.samples) == 8
+    provenance = dataset.samples[0].provenance
+    digest = hashlib.sha256((trained / "model.safetensors").read_bytes()).hexdigest()
+    assert provenance.model_ids == {"detector": "torchvision:fasterrcnn_mobilenet_v3_large_fpn", "weights_sha256": digest}
+    photo = read_photo(shapes / "images", "000000.png")
+    expected = [(i.category, i.box, i.score) for i in detector.predict([photo])[0]]
+    assert [(i.category, i.box, i.score) for i in dataset.samples[0].instances] == expected
+    again = tmp_path / "again"
+    invoke("prelabel", shapes / "images", "-o", again, "--weights", trained / "model.safetensors", "--threshold", "0.0")
+    assert (again / "annotations.json").read_bytes() == (out / "annotations.json").read_bytes()
+
+
+def test_torch_file_with_coco_labels_picks_classes_by_name(tmp_path):
+    torch.manual_seed(0)
+    model = torchvision.models.get_model(
+        "fasterrcnn_mobilenet_v3_large_320_fpn", weights=None, weights_backbone=None, num_classes=91
+    )
+    weights = tmp_path / "coco.pth"
+    torch.save(model.state_dict(), weights)
+    detector = make_detector("torchvision:fasterrcnn_mobilenet_v3_large_320_fpn", weights=weights,
+                             classes={"person": ["person"], "car": ["car"]}, threshold=0.0)  # fmt: skip
+    assert detector.labels == COCO_LABELS and detector.classes == ["person", "car"]
+    Image.new("RGB", (40, 30), (90, 120, 30)).save(tmp_path / "p.png")
+    instances = detector.predict([read_photo(tmp_path, "p.png")])[0]
+    assert {i.category for i in instances} <= {"person", "car"}
+    with pytest.raises(PrelabelError, match=r"--classes: forklift not among the model's classes \(person, bicycle"):
+        make_detector("torchvision:fasterrcnn_mobilenet_v3_large_320_fpn", weights=weights, classes={"forklift": []})
+    with pytest.raises(PrelabelError, match="coco.pth: weights do not fit fasterrcnn_mobilenet_v3_large_fpn with 0 classes"):
+        make_detector("torchvision:fasterrcnn_mobilenet_v3_large_fpn", weights=weights)
+
+
+class NotWeights:
+    """Pickled code, which `weights_only=True` must refuse to load."""
+
+
+def test_unsafe_or_missing_weights_and_unknown_detectors_fail(tmp_path, trained):
+    pickled = tmp_path / "unsafe.pt"
+    torch.save({"model": NotWeights()}, pickled)
+    with pytest.raises(PrelabelError, match="unsafe.pt: cannot read weights"):
+        make_detector("torchvision:fasterrcnn_mobilenet_v3_large_fpn", weights=pickled)
+    with pytest.raises(PrelabelError, match="--weights: .*missing.safetensors does not exist"):
+        make_detector("torchvision:fcos_resnet50_fpn", weights=tmp_path / "missing.safetensors")
+    with pytest.raises(PrelabelError, match="--detector: .* holds a fasterrcnn_mobilenet_v3_large_fpn, not a fcos_resnet50_fpn"):
+        make_detector("torchvision:fcos_resnet50_fpn", weights=trained)
+    with pytest.raises(PrelabelError, match="--detector: unknown detector 'yolo'"):
+        make_detector("yolo", weights=trained)
+    run = invoke("prelabel", tmp_path, "-o", tmp_path / "out", "--detector", "torchvision:fasterrcnn_resnet50_fpn")
+    assert run.exit_code == 1 and run.output.startswith("error: --weights: a torchvision detector needs")
+
+
+def test_mask_rcnn_trains_on_masks_and_keeps_predicted_masks(shapes, tmp_path):
+    model = tmp_path / "maskrcnn"
+    train([shapes], model, arch="maskrcnn_resnet50_fpn", epochs=1, batch_size=8, image_size=64, options=SMALL,
+          show_progress=False)  # fmt: skip
+    out = tmp_path / "pre"
+    run = invoke("prelabel", shapes / "images", "-o", out, "--weights", model, "--threshold", "0.0")
+    assert run.exit_code == 0, run.output
+    dataset = assert_valid_dataset(out)
+    instances = [i for s in dataset.samples for i in s.instances]
+    assert instances and all(i.mask is not None for i in instances)
+    assert sorted(p.name for p in (out / "semantic").iterdir()) == [f"{k:06d}.png" for k in range(8)]
