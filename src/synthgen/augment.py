@@ -30,12 +30,17 @@ def augment_problems(specs: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
+def build_pipeline(specs: list[dict[str, Any]], seed: int, **compose_options: Any):
+    """The albumentations Compose for `specs`, seeded (extra Compose options, e.g. bbox_params, pass through)."""
+    import albumentations as A
+
+    return A.Compose([_transform(s, f"augment[{i}]") for i, s in enumerate(specs)], seed=seed, **compose_options)
+
+
 def augment_render(render: Render, specs: list[dict[str, Any]], seed: int) -> Render:
     """Apply the transforms to everything a Render holds; objects a spatial transform pushes against the
     border count as truncated."""
-    import albumentations as A
-
-    pipeline = A.Compose([_transform(s, f"augment[{i}]") for i, s in enumerate(specs)], seed=seed)
+    pipeline = build_pipeline(specs, seed)
     ids = sorted(render.amodal) if render.amodal else []
     maps = [render.instance_map.astype(np.float32), render.depth.astype(np.float32)]
     maps += [render.amodal[i].astype(np.float32) for i in ids]
