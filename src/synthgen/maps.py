@@ -34,7 +34,7 @@ def write_depth(root: Path, stem: str, depth: np.ndarray, kind: str) -> None:
 
 
 def write_normals(root: Path, stem: str, normals: np.ndarray) -> None:
-    hit = np.linalg.norm(normals, axis=-1, keepdims=True) > 0.5
+    hit = np.linalg.norm(normals, axis=-1, keepdims=True) > 0
     encoded = np.where(hit, np.rint((np.clip(normals, -1, 1) + 1.0) * 127.5), 0)
     atomic_write_png(root / NORMALS / f"{stem}.png", encoded.astype(np.uint8))
 

@@ -108,7 +108,9 @@ def _mesh(recipe: Recipe, spec: ClassSpec | DistractorSpec, rng: np.random.Gener
 
 
 def _pick(files: list, rng: np.random.Generator) -> str | None:
-    return str(files[int(rng.integers(len(files)))]) if files else None
+    """One of `files` (None if empty); draws either way, so turning a feature off leaves later draws alone."""
+    position = rng.uniform()  # rng.integers(1) would draw nothing
+    return str(files[min(int(position * len(files)), len(files) - 1)]) if files else None
 
 
 def _material(

@@ -303,6 +303,10 @@ def _read_passes(path: Path, normals: bool = False) -> tuple[np.ndarray, np.ndar
         channels = exr.parts[0].channels
         index = channels["ViewLayer.IndexOB.X"].pixels
         depth = channels["ViewLayer.Depth.Z"].pixels.astype(np.float32)
-        normal = np.dstack([channels[f"ViewLayer.Normal.{axis}"].pixels for axis in "XYZ"]).astype(np.float32) if normals else None
+        normal = np.dstack([channels[f"ViewLayer.Normal.{axis}"].pixels for axis in "XYZ"]) if normals else None
     depth = np.where(depth >= 1e9, np.inf, depth).astype(np.float32)
+    if normal is not None:  # averaged over samples: rescale to unit length, and keep to the first sample's hits
+        length = np.linalg.norm(normal, axis=-1, keepdims=True)
+        normal = np.where(np.isfinite(depth)[..., None] & (length > 0), normal / np.maximum(length, 1e-12), 0.0)
+        normal = normal.astype(np.float32)
     return np.rint(index).astype(np.int32), depth, normal
