@@ -1,18 +1,30 @@
-"""Instance map -> Instances: exact masks, boxes and areas, with the recipe's filters applied."""
+"""Instance map -> Instances: exact masks, boxes and areas, visibility, truncation, with the recipe's filters."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from synthgen.labels import Instance
+from synthgen.labels import Instance, encode_mask
 from synthgen.scene import Scene
 
 
-def annotate(instance_map: np.ndarray, scene: Scene, min_area: int) -> list[Instance]:
-    """One Instance per object visible with at least `min_area` pixels, in instance-id order.
+def annotate(
+    instance_map: np.ndarray,
+    scene: Scene,
+    min_area: int,
+    *,
+    amodal: dict[int, np.ndarray] | None = None,
+    truncated: frozenset[int] | None = None,
+    min_visibility: float = 0.0,
+    keep_amodal: bool = False,
+) -> list[Instance]:
+    """One Instance per labelled object with at least `min_area` visible pixels, in instance-id order.
 
-    `instance_map` holds each pixel's object `instance_id` (0 = background, ground, unlabelled).
-    `truncated` says whether the visible mask touches the image border.
+    `instance_map` holds each pixel's object `instance_id` (0 = background, ground, distractors).
+    With `amodal` (each id's unoccluded mask within the frame), `visibility` = visible pixels /
+    amodal pixels, and instances under `min_visibility` are dropped; `keep_amodal` stores the amodal
+    mask (joined with the visible one) on the instance. `truncated` (ids reaching outside the frame) comes from the backend;
+    without it, an instance is truncated when its visible mask touches the image border.
     """
     ids, areas = np.unique(instance_map, return_counts=True)
     visible = {int(i): int(a) for i, a in zip(ids, areas) if i != 0}
@@ -21,6 +33,19 @@ def annotate(instance_map: np.ndarray, scene: Scene, min_area: int) -> list[Inst
         if visible.get(obj.instance_id, 0) < max(min_area, 1):
             continue
         mask = instance_map == obj.instance_id
-        touches_border = bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
-        instances.append(Instance.from_mask(obj.category, mask, truncated=touches_border))
+        visibility, amodal_mask = None, None
+        if amodal is not None:
+            amodal_mask = amodal[obj.instance_id] | mask
+            visibility = round(visible[obj.instance_id] / int(amodal_mask.sum()), 6)
+            if visibility < min_visibility:
+                continue
+        is_truncated = obj.instance_id in truncated if truncated is not None else touches_border(mask)
+        instance = Instance.from_mask(obj.category, mask, truncated=is_truncated, visibility=visibility)
+        if keep_amodal:
+            instance.amodal_mask = encode_mask(amodal_mask)
+        instances.append(instance)
     return instances
+
+
+def touches_border(mask: np.ndarray) -> bool:
+    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())

@@ -64,6 +64,7 @@ class Instance:
 
     `mask` is a COCO RLE dict or None (box-only labels, e.g. a detector without masks).
     `score` is set for predictions; `visibility` and `truncated` for renders that know them.
+    `amodal_mask` (RLE) is the whole silhouette, occluded parts included, when a render asked for it.
     """
 
     category: str
@@ -75,6 +76,14 @@ class Instance:
     visibility: float | None = None
     truncated: bool | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    amodal_mask: dict[str, Any] | None = None
+
+    @property
+    def amodal_box(self) -> tuple[float, float, float, float] | None:
+        """COCO box of the amodal mask (None without one)."""
+        if self.amodal_mask is None:
+            return None
+        return tuple(float(v) for v in mask_utils.toBbox(_binary(self.amodal_mask)))
 
     @classmethod
     def from_mask(cls, category: str, mask: np.ndarray, **kwargs: Any) -> Instance:
@@ -144,6 +153,11 @@ def encode_mask(mask: np.ndarray) -> dict[str, Any]:
     """Boolean HxW mask -> COCO RLE with `counts` as str (JSON-ready)."""
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
     return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
+
+
+def _binary(rle: dict[str, Any]) -> dict[str, Any]:
+    counts = rle["counts"]
+    return {"size": rle["size"], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
 
 
 def decode_mask(rle: dict[str, Any]) -> np.ndarray:

@@ -21,7 +21,7 @@ from synthgen.recipe import Recipe
 
 LOCK = "lock.json"
 RECORDS = "samples"
-LAYOUT_ENTRIES = (IMAGES, SEMANTIC, ANNOTATIONS, MANIFEST, STATE, "yolo", "yolo-seg")
+LAYOUT_ENTRIES = (IMAGES, SEMANTIC, ANNOTATIONS, MANIFEST, STATE, "yolo", "yolo-seg", "depth", "normals")
 
 
 class OutputError(RuntimeError):

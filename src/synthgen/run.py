@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from synthgen import __version__
 from synthgen.annotate import annotate
+from synthgen.backends import Render
 from synthgen.dataset import IMAGES, atomic_write_png, image_name, write_semantic
 from synthgen.executors import EXECUTORS, TaskOutcome
 from synthgen.executors.local import run_local
@@ -56,12 +57,16 @@ class RenderTask:
         started = time.perf_counter()
         scene = sample(self.recipe, index)
         render = self.backend.render(scene)
+        if self.recipe.augment:
+            from synthgen.augment import augment_render
+
+            render = augment_render(render, self.recipe.augment, scene.augment_seed)
         name = image_name(index)
         result = Sample(
             file_name=f"{IMAGES}/{name}.png",
-            width=scene.width,
-            height=scene.height,
-            instances=annotate(render.instance_map, scene, self.recipe.labels.min_area),
+            width=render.rgb.shape[1],
+            height=render.rgb.shape[0],
+            instances=self._annotate(render, scene),
             provenance=Provenance(
                 source="render",
                 backend=self.recipe.backend,
@@ -74,10 +79,31 @@ class RenderTask:
             ),
         )
         atomic_write_png(self.root / result.file_name, render.rgb)
+        self._write_maps(render, name)
         write_semantic(result, self.root, {name: i + 1 for i, name in enumerate(self.recipe.class_names)})
         record = {"sample": result.to_dict(), "seconds": time.perf_counter() - started}
         RunOutput(self.root).write_record(index, record)
         return record
+
+    def _annotate(self, render: Render, scene):
+        labels = self.recipe.labels
+        return annotate(
+            render.instance_map,
+            scene,
+            labels.min_area,
+            amodal=render.amodal,
+            truncated=render.truncated,
+            min_visibility=labels.min_visibility,
+            keep_amodal=labels.amodal,
+        )
+
+    def _write_maps(self, render: Render, name: str) -> None:
+        from synthgen.maps import write_depth, write_normals
+
+        if self.recipe.output.depth:
+            write_depth(self.root, name, render.depth, self.recipe.output.depth)
+        if render.normals is not None:
+            write_normals(self.root, name, render.normals)
 
     def close(self) -> None:
         if self._backend is not None:

@@ -18,7 +18,9 @@ class SceneObject:
 
     `mesh` is an absolute mesh file path or `primitive:<name>`. The mesh is normalised so its
     largest dimension is 1 and its lowest point sits at z = 0, then scaled by `scale` (metres),
-    turned by `yaw` degrees about z and moved to `location`, so it rests on the ground.
+    turned by `tilt` (degrees about x, y) and `yaw` (degrees about z) and moved to `location`, so
+    with no tilt it rests on the ground. Distractors carry `instance_id` 0 (never labelled).
+    `texture` is an image file used as base colour instead of `color` (box-projected, no UVs needed).
     """
 
     instance_id: int
@@ -28,6 +30,10 @@ class SceneObject:
     yaw: float
     scale: float
     color: tuple[float, float, float]
+    roughness: float = 0.5
+    metallic: float = 0.0
+    texture: str | None = None
+    tilt: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -39,15 +45,26 @@ class Camera:
 
 @dataclass(frozen=True)
 class Light:
-    kind: str  # point
+    """A light aimed at the origin. `energy`: watts (point, area) or W/m2 (sun); `size`: metres (area)."""
+
+    kind: str  # point | area | sun
     location: Vector
     energy: float
     color: tuple[float, float, float]
+    size: float = 0.0
 
 
 @dataclass(frozen=True)
 class Scene:
-    """One image, fully decided."""
+    """One image, fully decided.
+
+    `hdri` (an .exr file, turned `hdri_rotation` degrees about z) replaces the plain `world_color`.
+    `background` is a photo composited behind a transparent film, cropped at `background_offset`
+    (fractions of the spare width and height) after scaling to cover the image; the ground then
+    only catches shadows. `physics_frames` > 0 drops the objects from their `location`s and lets
+    them settle first. `passes` asks for extra outputs: `amodal` (each object rendered alone, for
+    visibility and amodal masks) and `normals`. `augment_seed` seeds the image's augmentations.
+    """
 
     index: int
     width: int
@@ -63,6 +80,14 @@ class Scene:
     world_color: tuple[float, float, float]
     world_strength: float
     extra: dict[str, Any] = field(default_factory=dict)
+    distractors: tuple[SceneObject, ...] = ()
+    hdri: str | None = None
+    hdri_rotation: float = 0.0
+    background: str | None = None
+    background_offset: tuple[float, float] = (0.5, 0.5)
+    physics_frames: int = 0
+    passes: tuple[str, ...] = ()
+    augment_seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,6 +96,7 @@ class Scene:
     def from_dict(cls, data: dict[str, Any]) -> Scene:
         data = dict(data)
         data["objects"] = tuple(SceneObject(**_tuples(o)) for o in data["objects"])
+        data["distractors"] = tuple(SceneObject(**_tuples(o)) for o in data.get("distractors", ()))
         data["camera"] = Camera(**_tuples(data["camera"]))
         data["lights"] = tuple(Light(**_tuples(light)) for light in data["lights"])
         return cls(**_tuples(data))

@@ -17,11 +17,18 @@ class Render:
     `rgb`: HxWx3 uint8. `instance_map`: HxW int32, each pixel's `SceneObject.instance_id`
     (0 = nothing labelled), from the renderer's object-index pass. `depth`: HxW float32 metres
     along the view axis (inf where nothing was hit).
+
+    Optional: `amodal` maps each instance id to its HxW bool mask as if nothing occluded it (from a
+    render of that object alone; within the frame), `truncated` holds the ids of objects reaching
+    outside the frame, `normals` is HxWx3 float32 world-space unit normals (0 where nothing was hit).
     """
 
     rgb: np.ndarray
     instance_map: np.ndarray
     depth: np.ndarray
+    amodal: dict[int, np.ndarray] | None = None
+    truncated: frozenset[int] | None = None
+    normals: np.ndarray | None = None
 
 
 class Backend(Protocol):

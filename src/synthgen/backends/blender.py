@@ -1,10 +1,16 @@
-"""Blender backend (the `bpy` module, in-process): Scene -> RGB, instance map, depth.
+"""Blender backend (the `bpy` module, in-process): Scene -> RGB, instance map, depth, amodal masks.
 
 One Blender instance per worker process, kept alive across images. Meshes are imported once and
 cached; everything else a Scene creates (objects, materials, lights, camera, world) is removed
 before the next Scene, so memory stays flat over long runs. Labels come from the object-index
 pass (exact integers). Cycles renders RGB and the data passes in one go; for Workbench, a second
 one-sample Cycles render supplies the index and depth passes.
+
+Amodal masks (for visibility): one more one-sample, zero-bounce Cycles render per labelled object
+with every other object and the ground hidden. Cycles writes the index pass from each pixel's
+first camera sample, which does not depend on the sample count, so a pixel where the object is
+visible in the full render is also on it in its lone render: visible mask ⊆ amodal mask, exactly.
+Truncation comes from geometry: an object is truncated when a vertex projects outside the frame.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from synthgen.backends import Render
+from synthgen.backends.blender_physics import settle
+from synthgen.backends.blender_shading import SCENE_MATERIAL, add_light, add_world, paint, paint_surface
+from synthgen.backends.composite import composite, cover
 from synthgen.scene import Scene, SceneObject
 
 PRIMITIVE_OPS = {
@@ -39,7 +48,6 @@ IMPORTERS = {
     ".gltf": ("import_scene", "gltf"),
 }
 GROUND_SIZE = 500.0
-SCENE_MATERIAL = "synthgen_scene_material"  # marks materials made per Scene (removed before the next)
 
 
 class AssetError(RuntimeError):
@@ -60,24 +68,26 @@ class BlenderBackend:
         self.workdir = Path(tempfile.mkdtemp(prefix="synthgen-blender-"))
         bpy.ops.wm.read_factory_settings(use_empty=True)
         self.meshes: dict[str, object] = {}
+        self.labelled: list = []
+        self.others: list = []
 
     def close(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def render(self, scene: Scene) -> Render:
-        """Build the scene, render it, read back the pixels and passes."""
+        """Build the scene, settle it if asked, render it, read back the pixels and passes."""
         with blender_output_silenced():
             self._clear()
             self._build(scene)
             self._configure(scene)
             rgb_path = self._render_to(scene.engine, "rgb.png", scene.samples)
-            if scene.engine == "cycles":
-                data_path = self._save("data.exr")
-            else:
-                data_path = self._render_to("cycles", "data.exr", samples=1)
-        rgb = _read_png(rgb_path)
-        instance_map, depth = _read_passes(data_path)
-        return Render(rgb=rgb, instance_map=instance_map, depth=depth)
+            data_path = self._save("data.exr") if scene.engine == "cycles" else self._render_data("data.exr")
+            instance_map, depth, normals = _read_passes(data_path, normals="normals" in scene.passes)
+            rgb = _read_png(rgb_path)
+            amodal = self._amodal_masks() if "amodal" in scene.passes else None
+        if scene.background:
+            rgb = composite(rgb, cover(scene.background, scene.width, scene.height, scene.background_offset))
+        return Render(rgb, instance_map, depth, amodal=amodal, truncated=self._truncated(scene), normals=normals)
 
     # --- scene building -------------------------------------------------------------------
     def _clear(self) -> None:
@@ -88,33 +98,33 @@ class BlenderBackend:
                 collection.remove(block)
         for material in [m for m in bpy.data.materials if m.get(SCENE_MATERIAL)]:
             bpy.data.materials.remove(material)
+        self.labelled, self.others = [], []
 
     def _build(self, scene: Scene) -> None:
         bpy = self.bpy
-        world = bpy.data.worlds.new("world")
-        world.use_nodes = True
-        background = world.node_tree.nodes["Background"]
-        background.inputs["Color"].default_value = (*scene.world_color, 1.0)
-        background.inputs["Strength"].default_value = scene.world_strength
-        bpy.context.scene.world = world
+        add_world(bpy, scene)
+        ground = None
         if scene.ground:
             ground = self._add_object("ground", self._mesh("primitive:plane"), pass_index=0)
             ground.scale = (GROUND_SIZE, GROUND_SIZE, 1.0)
-            self._paint(ground, scene.ground_color, roughness=0.8)
-        for obj in scene.objects:
-            self._add_scene_object(obj)
+            ground.is_shadow_catcher = scene.background is not None
+            paint_surface(bpy, ground, scene.ground_color, roughness=0.8)
+            self.others.append(ground)
+        self.labelled = [self._add_scene_object(obj, f"{obj.category}.{obj.instance_id}") for obj in scene.objects]
+        self.others += [self._add_scene_object(obj, f"distractor.{i}") for i, obj in enumerate(scene.distractors)]
         for i, light in enumerate(scene.lights):
-            data = bpy.data.lights.new(f"light{i}", type=light.kind.upper())
-            data.energy, data.color = light.energy, light.color
-            self._link(bpy.data.objects.new(f"light{i}", data)).location = light.location
+            add_light(bpy, i, light, self._link)
         self._add_camera(scene)
+        if scene.physics_frames:
+            settle(bpy, self.labelled + self.others[1 if ground else 0 :], ground, scene.physics_frames)
 
-    def _add_scene_object(self, obj: SceneObject) -> None:
-        blender_object = self._add_object(f"{obj.category}.{obj.instance_id}", self._mesh(obj.mesh), obj.instance_id)
+    def _add_scene_object(self, obj: SceneObject, name: str):
+        blender_object = self._add_object(name, self._mesh(obj.mesh), obj.instance_id)
         blender_object.scale = (obj.scale,) * 3
-        blender_object.rotation_euler = (0.0, 0.0, math.radians(obj.yaw))
+        blender_object.rotation_euler = (math.radians(obj.tilt[0]), math.radians(obj.tilt[1]), math.radians(obj.yaw))
         blender_object.location = obj.location
-        self._paint(blender_object, obj.color, roughness=0.5)
+        paint(self.bpy, blender_object, obj)
+        return blender_object
 
     def _add_object(self, name: str, mesh: object, pass_index: int):
         blender_object = self._link(self.bpy.data.objects.new(name, mesh))
@@ -124,21 +134,6 @@ class BlenderBackend:
     def _link(self, blender_object):
         self.bpy.context.scene.collection.objects.link(blender_object)
         return blender_object
-
-    def _paint(self, blender_object, color: tuple[float, float, float], roughness: float) -> None:
-        """Give an object its own colour, unless its mesh brought materials of its own."""
-        slot = blender_object.material_slots[0]
-        if slot.material is not None:
-            return
-        material = self.bpy.data.materials.new(f"{blender_object.name}.material")
-        material[SCENE_MATERIAL] = True
-        material.use_nodes = True
-        bsdf = material.node_tree.nodes["Principled BSDF"]
-        bsdf.inputs["Base Color"].default_value = (*color, 1.0)
-        bsdf.inputs["Roughness"].default_value = roughness
-        material.diffuse_color = (*color, 1.0)  # what Workbench shows
-        slot.link = "OBJECT"
-        slot.material = material
 
     def _add_camera(self, scene: Scene) -> None:
         from mathutils import Vector
@@ -207,14 +202,17 @@ class BlenderBackend:
         render.threads_mode = "FIXED"
         render.threads = self.threads or os.cpu_count() or 1
         render.use_persistent_data = False
+        render.film_transparent = scene.background is not None
         cycles = self.bpy.context.scene.cycles
         cycles.device = "CPU"
         cycles.seed = scene.index
         cycles.use_animated_seed = False
         cycles.use_denoising = scene.denoise
+        cycles.max_bounces = 12
         view_layer = self.bpy.context.scene.view_layers[0]
         view_layer.use_pass_object_index = True
         view_layer.use_pass_z = True
+        view_layer.use_pass_normal = "normals" in scene.passes
         shading = self.bpy.context.scene.display.shading
         shading.light, shading.color_type = "STUDIO", "MATERIAL"
 
@@ -225,14 +223,59 @@ class BlenderBackend:
         self.bpy.ops.render.render(write_still=False)
         return self._save(file_name)
 
+    def _render_data(self, file_name: str) -> Path:
+        """A one-sample, zero-bounce Cycles render without the world (no lighting needed) for its data passes."""
+        scene = self.bpy.context.scene
+        world, scene.world = scene.world, None
+        bounces, scene.cycles.max_bounces = scene.cycles.max_bounces, 0
+        try:
+            return self._render_to("cycles", file_name, samples=1)
+        finally:
+            scene.world, scene.cycles.max_bounces = world, bounces
+
+    def _amodal_masks(self) -> dict[int, np.ndarray]:
+        """Each labelled object's mask with everything else hidden (one data render per object)."""
+        everything = self.labelled + self.others
+        masks = {}
+        try:
+            for alone in self.labelled:
+                for blender_object in everything:
+                    blender_object.hide_render = blender_object is not alone
+                instance_map = _read_passes(self._render_data("alone.exr"))[0]
+                masks[alone.pass_index] = instance_map == alone.pass_index
+        finally:
+            for blender_object in everything:
+                blender_object.hide_render = False
+        return masks
+
+    def _truncated(self, scene: Scene) -> frozenset[int]:
+        """Ids of labelled objects with a vertex outside the frame (or behind the camera)."""
+        camera = self.bpy.context.scene.camera
+        depsgraph = self.bpy.context.evaluated_depsgraph_get()
+        view = np.array(camera.calc_matrix_camera(depsgraph, x=scene.width, y=scene.height)) @ np.array(
+            camera.matrix_world.inverted()
+        )
+        truncated = set()
+        for blender_object in self.labelled:
+            mesh = blender_object.data
+            coords = np.empty(len(mesh.vertices) * 3, dtype=np.float64)
+            mesh.vertices.foreach_get("co", coords)
+            points = np.c_[coords.reshape(-1, 3), np.ones(len(mesh.vertices))]
+            clip = points @ (view @ np.array(blender_object.matrix_world)).T
+            w = clip[:, 3]
+            if (w <= 0).any() or (np.abs(clip[:, :2]) > w[:, None]).any():
+                truncated.add(blender_object.pass_index)
+        return frozenset(truncated)
+
     def _save(self, file_name: str) -> Path:
-        """Save the current render result as PNG (RGB) or multilayer EXR (all passes)."""
+        """Save the current render result as PNG (RGB, or RGBA with a transparent film) or multilayer EXR."""
         scene = self.bpy.context.scene
         settings = scene.render.image_settings
         if file_name.endswith(".exr"):
             settings.file_format, settings.color_depth, settings.exr_codec = "OPEN_EXR_MULTILAYER", "32", "ZIP"
         else:
-            settings.file_format, settings.color_mode, settings.color_depth = "PNG", "RGB", "8"
+            mode = "RGBA" if scene.render.film_transparent else "RGB"
+            settings.file_format, settings.color_mode, settings.color_depth = "PNG", mode, "8"
         path = self.workdir / file_name
         self.bpy.data.images["Render Result"].save_render(str(path), scene=scene)
         return path
@@ -289,19 +332,25 @@ def normalise_mesh(mesh, flat: bool = False) -> None:
 
 
 def _read_png(path: Path) -> np.ndarray:
+    """HxWx3 (or HxWx4 when saved with alpha) uint8."""
     from PIL import Image
 
     with Image.open(path) as image:
-        return np.asarray(image.convert("RGB")).copy()
+        return np.asarray(image.convert("RGBA" if image.mode in ("RGBA", "LA") else "RGB")).copy()
 
 
-def _read_passes(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Instance ids (object-index pass) and depth from a multilayer EXR."""
+def _read_passes(path: Path, normals: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Instance ids (object-index pass), depth and (when asked) normals from a multilayer EXR."""
     import OpenEXR
 
     with OpenEXR.File(str(path)) as exr:
         channels = exr.parts[0].channels
         index = channels["ViewLayer.IndexOB.X"].pixels
         depth = channels["ViewLayer.Depth.Z"].pixels.astype(np.float32)
+        normal = np.dstack([channels[f"ViewLayer.Normal.{axis}"].pixels for axis in "XYZ"]) if normals else None
     depth = np.where(depth >= 1e9, np.inf, depth).astype(np.float32)
-    return np.rint(index).astype(np.int32), depth
+    if normal is not None:  # averaged over samples: rescale to unit length, and keep to the first sample's hits
+        length = np.linalg.norm(normal, axis=-1, keepdims=True)
+        normal = np.where(np.isfinite(depth)[..., None] & (length > 0), normal / np.maximum(length, 1e-12), 0.0)
+        normal = normal.astype(np.float32)
+    return np.rint(index).astype(np.int32), depth, normal

@@ -61,6 +61,9 @@ def _annotation(instance: Instance, annotation_id: int, image_id: int, category_
         value = getattr(instance, key)
         if value is not None:
             entry[key] = value
+    if instance.amodal_mask is not None:
+        entry["amodal_segmentation"] = instance.amodal_mask
+        entry["amodal_bbox"] = list(instance.amodal_box)
     if instance.attributes:
         entry["attributes"] = instance.attributes
     return entry
@@ -127,6 +130,7 @@ def _instance(ann: dict[str, Any], category: str, sample: Sample) -> Instance:
         visibility=ann.get("visibility"),
         truncated=ann.get("truncated"),
         attributes=ann.get("attributes", {}),
+        amodal_mask=_rle(ann.get("amodal_segmentation"), sample.height, sample.width),
     )
 
 
