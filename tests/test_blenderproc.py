@@ -65,3 +65,38 @@ def test_recipe_with_blenderproc_backend_makes_a_valid_dataset(tmp_path):
     samples = load_dataset(tmp_path / "out").samples
     assert {s.provenance.backend for s in samples} == {"blenderproc"}
     assert sum(len(s.instances) for s in samples) >= 2
+
+
+def test_features_blenderproc_lacks_fail_at_load_with_field_paths(tmp_path):
+    from synthgen.recipe import RecipeError
+
+    path = write_recipe(
+        tmp_path, backend="blenderproc", render={"engine": "workbench"},
+        scene={"placement": "physics"}, labels={"amodal": True},
+    )
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(path)
+    assert [p.split(": ", 1)[1] for p in caught.value.problems] == [
+        f"{field}: not supported by backend blenderproc (use backend: blender)"
+        for field in ("render.engine", "scene.placement", "labels.amodal")
+    ]
+
+
+def test_distractors_lights_and_photo_background_through_blenderproc(backends, tmp_path):
+    from synthgen.backends.composite import cover
+
+    ours, theirs = backends
+    photo = tmp_path / "photo.png"
+    from PIL import Image
+
+    Image.fromarray(np.full((30, 40, 3), (10, 200, 30), dtype=np.uint8)).save(photo)
+    recipe = load_recipe(write_recipe(
+        tmp_path, scene={"ground": False, "background": {"photos": str(photo)}, "distractors": {"count": 2},
+                         "lights": {"kinds": ["sun", "area"]}, "camera": {"distance": [4, 5], "elevation": [30, 50]}},
+    ))
+    scene = sample(recipe, 0)
+    mine, blenderproc = ours.render(scene), theirs.render(scene)
+    assert (blenderproc.instance_map == mine.instance_map).mean() > 0.99
+    backdrop = cover(str(photo), 64, 48, scene.background_offset)
+    empty = (mine.instance_map == 0) & ~np.isfinite(mine.depth)
+    assert empty.any() and np.abs(blenderproc.rgb[empty].astype(int) - backdrop[empty]).max() <= 1

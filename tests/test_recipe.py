@@ -74,7 +74,7 @@ def test_asset_folder_without_meshes_and_wrong_suffix(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "notes.txt").write_text("x")
     problems = errors_of(tmp_path, classes=[{"name": "a", "asset": "empty"}, {"name": "b", "asset": "notes.txt"}])
-    assert "classes[0].asset: folder holds no mesh files" in problems[0]
+    assert "classes[0].asset: no mesh files (.obj .ply .stl .glb .gltf) found" in problems[0]
     assert "classes[1].asset: unsupported mesh type '.txt'" in problems[1]
 
 

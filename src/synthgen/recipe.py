@@ -304,10 +304,26 @@ def parse_recipe(data: dict[str, Any], path: Path) -> Recipe:
     except ValidationError as error:
         raise RecipeError([f"{path}: {_location(e['loc'])}: {_message(e)}" for e in error.errors()]) from None
     recipe._source = path.resolve()
-    problems = [f"{path}: {problem}" for problem in _asset_problems(recipe)]
+    problems = [f"{path}: {problem}" for problem in _asset_problems(recipe) + _backend_problems(recipe)]
     if problems:
         raise RecipeError(problems)
     return recipe
+
+
+def _backend_problems(recipe: Recipe) -> list[str]:
+    """Fields the chosen backend cannot honour (the BlenderProc backend covers the core of a Scene)."""
+    if recipe.backend != "blenderproc":
+        return []
+    unsupported = {
+        "render.engine": recipe.render.engine != "cycles",
+        "scene.placement": recipe.scene.placement == "physics",
+        "labels.amodal": recipe.labels.amodal,
+        "labels.min_visibility": recipe.labels.min_visibility > 0,
+        "output.normals": recipe.output.normals,
+        "scene.distractors.material.textures": recipe.scene.distractors.material.textures is not None,
+        **{f"classes[{i}].material.textures": c.material.textures is not None for i, c in enumerate(recipe.classes)},
+    }
+    return [f"{where}: not supported by backend blenderproc (use backend: blender)" for where, used in unsupported.items() if used]
 
 
 def _asset_problems(recipe: Recipe) -> list[str]:

@@ -9,6 +9,8 @@ the adapter in `import_blenderproc` (the one place that knows BlenderProc's star
   turn `SetupUtility.setup` into a no-op (the extra `blenderproc` installs what it imports);
 - `bproc.init()` sets the UI language to `en_US`, which the bpy wheel rejects: we run the rest
   of `init` step by step (`_init_without_language`);
+- `enable_segmentation_output` numbers the objects present when it is called; we redo that
+  numbering for each Scene (`_number_objects_for_segmentation`);
 - once imported, the process hangs at interpreter exit (bpy 4.5). So BlenderProc lives in a
   spawned child process that serves Scenes over a pipe and ends with `os._exit`; the calling
   process never imports it.
@@ -27,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from synthgen.backends import Render
-from synthgen.scene import Scene
+from synthgen.scene import Scene, SceneObject
 
 SHUTDOWN_SECONDS = 10
 PRIMITIVES = {"cube": "CUBE", "sphere": "SPHERE", "cylinder": "CYLINDER", "cone": "CONE", "monkey": "MONKEY", "plane": "PLANE"}
@@ -134,29 +136,67 @@ def _init_without_language(bproc, threads: int) -> None:
 
 
 def _render(bproc, scene: Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Build `scene` with BlenderProc's API and render it; instance ids ride on `category_id`."""
+    """Build `scene` with BlenderProc's API and render it; instance ids ride on `category_id`.
+
+    World and lights come from the Blender backend's shading helpers (plain bpy, same session), so
+    both backends light a Scene alike; objects, materials, camera and rendering go through BlenderProc.
+    """
     import bpy
 
+    from synthgen.backends.blender_shading import add_light, add_world
+    from synthgen.backends.composite import composite, cover
+
     bproc.clean_up(clean_up_camera=False)
-    bproc.renderer.set_world_background(list(scene.world_color), strength=scene.world_strength)
+    add_world(bpy, scene)
+    bpy.context.scene.world["category_id"] = 0
     if scene.ground:
         ground = _load(bproc, "primitive:plane", flat=True)
         ground.set_scale([500.0, 500.0, 1.0])
-        _paint(bproc, ground, scene.ground_color, 0.8)
+        _paint(bproc, ground, scene.ground_color, 0.8, 0.0)
         ground.set_cp("category_id", 0)
     for obj in scene.objects:
-        mesh = _load(bproc, obj.mesh)
-        mesh.set_scale([obj.scale] * 3)
-        mesh.set_rotation_euler([0.0, 0.0, np.radians(obj.yaw)])
-        mesh.set_location(list(obj.location))
-        if not any(mesh.get_materials()):
-            _paint(bproc, mesh, obj.color, 0.5)
-        mesh.set_cp("category_id", obj.instance_id)
-    for light in scene.lights:
-        lamp = bproc.types.Light(light_type=light.kind.upper())
-        lamp.set_location(list(light.location))
-        lamp.set_energy(light.energy)
-        lamp.set_color(list(light.color))
+        _place(bproc, obj).set_cp("category_id", obj.instance_id)
+    for obj in scene.distractors:
+        _place(bproc, obj).set_cp("category_id", 0)
+    for i, light in enumerate(scene.lights):
+        add_light(bpy, i, light, _linked)
+    _set_camera(bproc, scene)
+    bproc.renderer.set_max_amount_of_samples(scene.samples)
+    bproc.renderer.set_output_format(enable_transparency=scene.background is not None)
+    bpy.context.scene.cycles.seed = scene.index
+    bpy.context.scene.cycles.max_bounces = 12
+    _number_objects_for_segmentation()
+    data = bproc.renderer.render(verbose=False)
+    rgb = np.asarray(data["colors"][0]).astype(np.uint8)
+    if scene.background:
+        rgb = composite(rgb, cover(scene.background, scene.width, scene.height, scene.background_offset))
+    instance_map = np.asarray(data["category_id_segmaps"][0]).astype(np.int32)
+    depth = np.asarray(data["depth"][0], dtype=np.float32)
+    depth = np.where(depth >= 1e9, np.inf, depth).astype(np.float32)
+    return rgb[..., :3], instance_map, depth
+
+
+def _place(bproc, obj: SceneObject):
+    """A Scene object (labelled or distractor) loaded, posed and painted through BlenderProc."""
+    mesh = _load(bproc, obj.mesh)
+    mesh.set_scale([obj.scale] * 3)
+    mesh.set_rotation_euler([np.radians(obj.tilt[0]), np.radians(obj.tilt[1]), np.radians(obj.yaw)])
+    mesh.set_location(list(obj.location))
+    if not any(mesh.get_materials()):
+        _paint(bproc, mesh, obj.color, obj.roughness, obj.metallic)
+    return mesh
+
+
+def _linked(blender_object):
+    import bpy
+
+    bpy.context.scene.collection.objects.link(blender_object)
+    return blender_object
+
+
+def _set_camera(bproc, scene: Scene) -> None:
+    import bpy
+
     camera = scene.camera
     bproc.camera.set_intrinsics_from_blender_params(
         lens=camera.focal_length, image_width=scene.width, image_height=scene.height, lens_unit="MILLIMETERS"
@@ -165,14 +205,6 @@ def _render(bproc, scene: Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     forward = np.array(camera.look_at) - np.array(camera.location)
     pose = bproc.math.build_transformation_mat(list(camera.location), bproc.camera.rotation_from_forward_vec(forward))
     bproc.camera.add_camera_pose(pose)
-    bproc.renderer.set_max_amount_of_samples(scene.samples)
-    bpy.context.scene.cycles.seed = scene.index
-    _number_objects_for_segmentation()
-    data = bproc.renderer.render(verbose=False)
-    instance_map = np.asarray(data["category_id_segmaps"][0]).astype(np.int32)
-    depth = np.asarray(data["depth"][0], dtype=np.float32)
-    depth = np.where(depth >= 1e9, np.inf, depth).astype(np.float32)
-    return np.asarray(data["colors"][0])[..., :3].astype(np.uint8), instance_map, depth
 
 
 def _number_objects_for_segmentation() -> None:
@@ -206,8 +238,9 @@ def _load(bproc, mesh: str, flat: bool = False):
     return obj
 
 
-def _paint(bproc, obj, color: tuple[float, float, float], roughness: float) -> None:
+def _paint(bproc, obj, color: tuple[float, float, float], roughness: float, metallic: float) -> None:
     material = bproc.material.create(f"{obj.get_name()}.material")
     material.set_principled_shader_value("Base Color", [*color, 1.0])
     material.set_principled_shader_value("Roughness", roughness)
+    material.set_principled_shader_value("Metallic", metallic)
     obj.replace_materials(material)
