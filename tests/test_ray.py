@@ -9,7 +9,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from ray_helpers import WorkerKiller, dataset_bytes, ray_env, records, render_reference, write_recipe  # noqa: E402
+from executor_helpers import WorkerKiller, dataset_bytes, ray_env, records, render_reference, write_recipe  # noqa: E402
 
 from synthgen.executors import ExecutorError  # noqa: E402
 from synthgen.executors.ray import RayExecutor, RayOptions  # noqa: E402
@@ -18,7 +18,7 @@ from synthgen.recipe import load_recipe  # noqa: E402
 from synthgen.run import RenderTask, render_dataset  # noqa: E402
 from synthgen.sampling import sample  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 __all__ = ["ray_env"]  # the fixture, imported for pytest
 
 
