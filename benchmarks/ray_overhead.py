@@ -1,6 +1,6 @@
 """Per-image overhead of the Ray executor against the local pool, and throughput with 1 and 2 workers.
 
-    python benchmarks/ray_overhead.py [RECIPE] [--count N] [--repeat R]
+    python benchmarks/ray_overhead.py [RECIPE] [--count N] [--repeat R] [--report FILE.json]
 
 Each configuration renders the same recipe into a fresh folder; the fastest of R runs counts.
 Pairs run the same number of images at a time with the same render threads: local 1 worker
@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("recipe", nargs="?", default=str(REPO / "scenes" / "quickstart.yaml"))
     parser.add_argument("--count", type=int, default=12)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--report", type=Path, help="also write the report here (Blender's output shares stdout)")
     args = parser.parse_args()
     recipe = load_recipe(args.recipe).with_overrides(count=args.count)
 
@@ -92,7 +93,10 @@ def main() -> None:
         "engine": recipe.render.engine, "samples": recipe.render.samples, "cpus": cpus,
         "ray_startup_s": round(ray_startup, 2), "runs": runs, "ray_overhead": overhead,
     }
-    print(json.dumps(report, indent=2))
+    text = json.dumps(report, indent=2)
+    if args.report:
+        args.report.write_text(text + "\n")
+    print(text)
 
 
 if __name__ == "__main__":

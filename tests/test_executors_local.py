@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from ray_helpers import dataset_bytes, render_reference, write_recipe
+from executor_helpers import dataset_bytes, render_reference, write_recipe
 
 from synthgen.executors import hold_task
 from synthgen.recipe import load_recipe

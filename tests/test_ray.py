@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import pytest
 
 ray = pytest.importorskip("ray")
 
-from ray_helpers import WorkerKiller, dataset_bytes, ray_env, records, render_reference, write_recipe  # noqa: E402
+from executor_helpers import WorkerKiller, dataset_bytes, ray_env, records, render_reference, write_recipe  # noqa: E402
 
 from synthgen.executors import ExecutorError  # noqa: E402
 from synthgen.executors.ray import RayExecutor, RayOptions  # noqa: E402
@@ -19,7 +18,7 @@ from synthgen.recipe import load_recipe  # noqa: E402
 from synthgen.run import RenderTask, render_dataset  # noqa: E402
 from synthgen.sampling import sample  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 __all__ = ["ray_env"]  # the fixture, imported for pytest
 
 
@@ -109,3 +108,13 @@ def test_ray_options_take_flags_over_recipe_over_defaults(tmp_path):
     gpu = RayOptions(num_gpus=0.5).for_recipe(load_recipe(write_recipe(tmp_path / "plain")))
     assert (gpu.num_cpus, gpu.threads) == (0.25, 1)
     assert recipe.content_hash() == load_recipe(write_recipe(tmp_path / "plain")).content_hash()
+
+
+def test_a_worker_that_cannot_see_the_output_folder_says_so(ray_instance, recipe, tmp_path):
+    """As on a node without the shared mount: the folder was never claimed where the worker looks."""
+    unseen = tmp_path / "not-mounted-here"
+    options = RayOptions().for_recipe(recipe)
+    outcomes = list(RayExecutor(options).run(RenderTask(recipe, unseen, recipe.content_hash()), [0, 1]))
+    assert sorted(index for index, _, _ in outcomes) == [0, 1]
+    assert all(record is None and "is not visible on" in error for _, record, error in outcomes)
+    assert not unseen.exists()

@@ -13,13 +13,13 @@ import yaml
 
 pytest.importorskip("ray")
 
-from ray_helpers import REPO, dataset_bytes, kill_run_after, ray_env, render_reference, synthgen, write_recipe  # noqa: E402
+from executor_helpers import REPO, dataset_bytes, kill_run_after, ray_env, render_reference, synthgen, write_recipe  # noqa: E402
 
 from synthgen.cli import app  # noqa: E402
 from synthgen.recipe import load_recipe  # noqa: E402
 from synthgen.sampling import sample  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 __all__ = ["ray_env"]  # the fixture, imported for pytest
 
 

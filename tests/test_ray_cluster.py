@@ -7,14 +7,14 @@ import pytest
 pytest.importorskip("ray")
 
 from ray.cluster_utils import Cluster  # noqa: E402
-from ray_helpers import dataset_bytes, ray_env, render_reference, write_recipe  # noqa: E402
+from executor_helpers import dataset_bytes, ray_env, render_reference, write_recipe  # noqa: E402
 
 from synthgen.executors.ray import RayExecutor, RayOptions  # noqa: E402
 from synthgen.output import claim  # noqa: E402
 from synthgen.recipe import load_recipe  # noqa: E402
 from synthgen.run import RenderTask, render_dataset  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 __all__ = ["ray_env"]  # the fixture, imported for pytest
 
 

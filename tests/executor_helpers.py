@@ -1,4 +1,4 @@
-"""Shared by the executor tests: a tiny recipe, dataset bytes, Ray settings and real process kills."""
+"""Shared by the executor tests: a tiny recipe, dataset bytes, Ray settings and real process kills (psutil)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import threading
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 import yaml
 
@@ -86,11 +85,15 @@ class WorkerKiller(threading.Thread):
     """Kills (SIGKILL) the first `times` processes under `root_pid` whose title starts with `title`."""
 
     def __init__(self, root_pid: int, title: str = RENDER_WORKER, times: int = 1, timeout: float = 120):
+        import psutil
+
         super().__init__(daemon=True)
         self.root, self.title, self.times, self.timeout = psutil.Process(root_pid), title, times, timeout
         self.killed: list[int] = []
 
     def run(self) -> None:
+        import psutil
+
         deadline = time.monotonic() + self.timeout
         while len(self.killed) < self.times and time.monotonic() < deadline:
             for process in self.root.children(recursive=True):
@@ -114,6 +117,8 @@ def kill_run_after(args: list[str], out: Path, done: int, timeout: float = 180) 
 
     Returns how many images were finished when it died.
     """
+    import psutil
+
     process = subprocess.Popen([sys.executable, "-m", "synthgen.cli", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + timeout
     while records(out) < done:
@@ -130,8 +135,10 @@ def kill_run_after(args: list[str], out: Path, done: int, timeout: float = 180) 
     return records(out)
 
 
-def _freeze_family(pid: int) -> list[psutil.Process]:
+def _freeze_family(pid: int) -> list:
     """SIGSTOP a process and all its descendants, until none is left running to start more; return them."""
+    import psutil
+
     frozen: dict[int, psutil.Process] = {}
     while True:
         root = psutil.Process(pid)
