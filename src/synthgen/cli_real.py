@@ -109,7 +109,8 @@ def train(
     arch: Annotated[Optional[str], typer.Option(help="torchvision detector (default fasterrcnn_mobilenet_v3_large_fpn).")] = None,
     epochs: Annotated[int, typer.Option(help="Passes over the data.")] = 10,
     batch_size: Annotated[int, typer.Option(help="Images per step.")] = 4,
-    lr: Annotated[float, typer.Option(help="SGD learning rate.")] = 0.01,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 0.01,
+    optimizer: Annotated[str, typer.Option(help="sgd (momentum 0.9) or adamw.")] = "sgd",
     image_size: Annotated[Optional[int], typer.Option(help="Resize images to this (shorter side).")] = None,
     weights: Annotated[Optional[Path], typer.Option(help="A `synthgen train` folder to start from.")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda ... (default: CUDA when present).")] = None,
@@ -123,6 +124,7 @@ def train(
         config = run_training(
             datasets, out, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr,
             image_size=image_size, weights=weights, device=device, seed=seed, include_unreviewed=include_unreviewed,
+            optimizer=optimizer,
         )  # fmt: skip
     typer.echo(f"{out}: {config['arch']} on {config['images']} images, final loss {config['final_loss']:.4f}")
 

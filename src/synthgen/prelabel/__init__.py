@@ -29,7 +29,6 @@ class Photo:
     """One decoded RGB photo; `name` is its path relative to the photos folder (posix)."""
 
     name: str
-    path: Path
     image: Image.Image
 
 
@@ -50,7 +49,7 @@ class Detector(Protocol):
 def parse_classes(text: str | None = None, classes_file: Path | None = None) -> dict[str, list[str]]:
     """Class names -> text prompts. `"forklift=fork lift truck|lift truck,pallet jack"`, or one such
     entry per line of a classes file; a class without synonyms is prompted by its own name."""
-    entries = [e for e in (text or "").split(",")]
+    entries = (text or "").split(",")
     if classes_file is not None:
         try:
             entries += Path(classes_file).read_text().splitlines()

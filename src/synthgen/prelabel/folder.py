@@ -55,9 +55,8 @@ def list_photos(folder: Path) -> list[str]:
 
 def read_photo(folder: Path, name: str) -> Photo:
     """Decode one photo fully (so a truncated file fails here, not later)."""
-    path = folder / name
-    with Image.open(path) as image:
-        return Photo(name=name, path=path, image=image.convert("RGB"))
+    with Image.open(folder / name) as image:
+        return Photo(name=name, image=image.convert("RGB"))
 
 
 def photo_batches(
