@@ -16,9 +16,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from rich.progress import track
 
-from synthgen.assemble import Item, kind_of, split_summary, staged_folder, write_split
+from synthgen.assemble import Item, kind_of, progress_bar, split_summary, staged_folder, write_split
 from synthgen.dataset import LINK_MODES, MANIFEST, atomic_write_json
 from synthgen.sources import Opened, normalise_name, open_dataset
 
@@ -119,7 +118,7 @@ def drop_duplicates(items: list[Item], progress: bool = False) -> tuple[list[Ite
     """Keep the first of every set of pixel-identical images (inputs in the order given)."""
     first: dict[str, Item] = {}
     kept, duplicates = [], []
-    for item in track(items, description="hashing images", disable=not progress):
+    for item in progress_bar(items, "hashing images", progress):
         digest = pixel_digest(item.image_path)
         if digest in first:
             duplicates.append((_where(item), _where(first[digest])))
