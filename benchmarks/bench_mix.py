@@ -3,7 +3,8 @@
 Two generated inputs (half real, half synthetic), labels only: tiny unique 8x8 PNGs and `--per-image`
 boxes each, written as COCO once in synthgen's layout and once in datumaro's (`annotations/instances_default.json`
 + `images/default/`, symlinks to the same PNGs). Each tool runs in its own process; peak memory is that
-process's max RSS. datumaro runs from its own environment (`--datumaro-python`, e.g. a venv with
+process's max RSS. Both place the images in their output (copies or links); datumaro is also run
+labels-only (`save_media=False`), which writes no images, as a lower bound. datumaro runs from its own environment (`--datumaro-python`, e.g. a venv with
 `pip install datumaro`), since it pins its own numpy.
 
     python benchmarks/bench_mix.py --images 100000 --per-image 10 --work /tmp/bench --datumaro-python /tmp/dm/bin/python
@@ -28,7 +29,7 @@ import resource, sys, time
 from pathlib import Path
 from synthgen.mix import MixOptions, mix
 start = time.perf_counter()
-mix(sys.argv[1:3], Path(sys.argv[3]), MixOptions(val_fraction=0.2, link="symlink", seed=0))
+mix(sys.argv[1:3], Path(sys.argv[3]), MixOptions(val_fraction=0.2, link=sys.argv[4], seed=0))
 print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
@@ -39,7 +40,7 @@ from datumaro.components.dataset import Dataset
 from datumaro.components.hl_ops import HLOps
 parts = [Dataset.import_from(path, "coco_instances") for path in sys.argv[1:3]]
 merged = HLOps.merge(*parts, merge_policy="union")
-merged.export(sys.argv[3], "coco_instances", save_media=False)
+merged.export(sys.argv[3], "coco_instances", save_media=sys.argv[4] == "media")
 print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
@@ -92,11 +93,15 @@ def main() -> None:
     real = generate(args.work / "real", half, args.per_image, "import", 0, 1)
     synth = generate(args.work / "synth", args.images - half, args.per_image, "render", half, 2)
     print(f"generated {args.images} images, {args.images * args.per_image} boxes in {time.perf_counter() - start:.1f} s")
-    seconds, megabytes = timed(sys.executable, OURS, [str(real), str(synth), str(args.work / "mixed")])
-    print(f"synthgen mix:    {seconds:8.1f} s  {megabytes:8.0f} MB peak")
+    runs = [("synthgen mix --link copy", sys.executable, OURS, "copy"), ("synthgen mix --link symlink", sys.executable, OURS, "symlink")]
     if args.datumaro_python:
-        dm_seconds, dm_megabytes = timed(args.datumaro_python, DATUMARO, [f"{real}_dm", f"{synth}_dm", str(args.work / "dm_merged")])
-        print(f"datumaro merge:  {dm_seconds:8.1f} s  {dm_megabytes:8.0f} MB peak  (synthgen {dm_seconds / seconds:.1f}x faster)")
+        runs += [("datumaro merge, images saved", args.datumaro_python, DATUMARO, "media"),
+                 ("datumaro merge, labels only", args.datumaro_python, DATUMARO, "labels")]
+    for number, (name, python, script, mode) in enumerate(runs):
+        seconds, megabytes = timed(python, script, [f"{real}_dm" if "datumaro" in name else str(real),
+                                                    f"{synth}_dm" if "datumaro" in name else str(synth),
+                                                    str(args.work / f"out{number}"), mode])
+        print(f"{name:32s} {seconds:8.1f} s {megabytes:8.0f} MB peak", flush=True)
 
 
 if __name__ == "__main__":

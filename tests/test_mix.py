@@ -215,3 +215,10 @@ def test_pixel_digest_ignores_encoding(tmp_path):
     pixels[0, 0, 0] ^= 1
     Image.fromarray(pixels).save(tmp_path / "c.png")
     assert pixel_digest(tmp_path / "a.png") == pixel_digest(tmp_path / "b.bmp") != pixel_digest(tmp_path / "c.png")
+
+
+def test_unreadable_image_fails_without_output(inputs, tmp_path):
+    (Path(inputs[1]) / "images/000002.png").write_bytes(b"not a png")
+    with pytest.raises(MixError, match=r"synth_forklift/images/000002.png: unreadable image"):
+        mix(inputs, tmp_path / "out", MixOptions())
+    assert not (tmp_path / "out").exists()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Literal
 
+from rich.console import Console
 from rich.progress import track
 
 from synthgen.dataset import IMAGES, MANIFEST, atomic_write_json, image_name, place_image, write_labels
@@ -49,6 +50,11 @@ def kind_of(provenance: Provenance) -> Kind:
     return "reviewed" if provenance.source == "human" else "real"
 
 
+def progress_bar(items: list, description: str, enabled: bool) -> Iterator:
+    """Iterate `items`, with a rich progress bar on stderr when `enabled`."""
+    return track(items, description=description, disable=not enabled, console=Console(stderr=True))
+
+
 @contextmanager
 def staged_folder(out: Path) -> Iterator[Path]:
     """Yield a temporary folder beside `out`; rename it to `out` on success, delete it on failure."""
@@ -71,7 +77,7 @@ def write_split(
 ) -> Dataset:
     """Place the images, then write annotations, semantic maps, the asked exports and a manifest."""
     samples = []
-    for position, item in enumerate(track(items, description=f"writing {out.name}", disable=not progress)):
+    for position, item in enumerate(progress_bar(items, f"writing {out.name}", progress)):
         name = f"{image_name(position)}{item.image_path.suffix.lower()}"
         place_image(item.image_path, out / IMAGES / name, link)
         samples.append(replace(item.sample, file_name=f"{IMAGES}/{name}", id=None, provenance=_traced(item)))

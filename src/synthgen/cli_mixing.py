@@ -29,14 +29,9 @@ def _formats(text: str) -> tuple[str, ...]:
     return ("coco", *[f for f in formats if f != "coco"])
 
 
-def _errors():
-    from synthgen.assemble import OutputExistsError
-    from synthgen.formats.coco import CocoFormatError
-    from synthgen.mix import MixError
-    from synthgen.recipe import RecipeError
-    from synthgen.sources import InputError
-
-    return (InputError, MixError, OutputExistsError, RecipeError, CocoFormatError, ValueError, OSError)
+# Every error the mixing modules raise on bad input (InputError, MixError, RecipeError, the format
+# errors, OutputExistsError) derives from one of these; each message names the file or option.
+INPUT_ERRORS = (ValueError, OSError)
 
 
 def mix(
@@ -62,7 +57,7 @@ def mix(
             keep=[c for c in classes.split(",") if c.strip()] if classes is not None else None,
         )
         plan = run_mix(inputs, out, options, progress=True)
-    except _errors() as error:
+    except INPUT_ERRORS as error:
         _fail(str(error))
     for name, items in plan.splits.items():
         synthetic = sum(item.kind == "synthetic" for item in items)
@@ -85,7 +80,7 @@ def plan(
 
     try:
         result = write_plan(dataset, recipe, out, min_per_class, drop_rate)
-    except _errors() as error:
+    except INPUT_ERRORS as error:
         _fail(str(error))
     for name, have in result.satisfied.items():
         typer.echo(f"{name}: {have} instances, enough")
@@ -106,7 +101,7 @@ def report(
 
     try:
         pngs = write_report(datasets, out, seed)
-    except _errors() as error:
+    except INPUT_ERRORS as error:
         _fail(str(error))
     typer.echo(f"{out}: {len(pngs)} images")
 
@@ -122,7 +117,7 @@ def preview(
 
     try:
         write_preview(dataset, out, count, seed)
-    except _errors() as error:
+    except INPUT_ERRORS as error:
         _fail(str(error))
     typer.echo(f"{out}: written")
 
@@ -139,7 +134,7 @@ def convert(
 
     try:
         dataset = run_convert(source, from_format, out, _formats(formats), link)
-    except _errors() as error:
+    except INPUT_ERRORS as error:
         _fail(str(error))
     typer.echo(f"{out}: {len(dataset.samples)} images, {sum(len(s.instances) for s in dataset.samples)} instances")
 

@@ -14,11 +14,10 @@ from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
-from rich.progress import track
 
-from synthgen.assemble import Item, kind_of, split_summary, staged_folder, write_split
+from synthgen.assemble import Item, kind_of, progress_bar, split_summary, staged_folder, write_split
 from synthgen.dataset import LINK_MODES, MANIFEST, atomic_write_json
 from synthgen.sources import Opened, normalise_name, open_dataset
 
@@ -106,23 +105,20 @@ def gather(inputs: list[Opened], rename: dict[str, str], keep: list[str] | None)
 
 
 def pixel_digest(path: Path) -> str:
-    """Hash of the decoded pixels (so the same image saved twice is one image)."""
-    try:
-        with Image.open(path) as image:
-            rgb = image if image.mode == "RGB" else image.convert("RGB")
-            pixels = rgb.tobytes()
-    except FileNotFoundError:
-        raise MixError(f"{path}: image file not found") from None
-    except (UnidentifiedImageError, OSError) as error:
-        raise MixError(f"{path}: unreadable image: {error}") from None
-    return hashlib.blake2b(repr(rgb.size).encode() + pixels, digest_size=16).hexdigest()
+    """Hash of the decoded pixels as 8-bit BGR (so the same image saved twice, in any format, is one image)."""
+    if not path.is_file():
+        raise MixError(f"{path}: image file not found")
+    pixels = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if pixels is None:
+        raise MixError(f"{path}: unreadable image")
+    return hashlib.blake2b(repr(pixels.shape).encode() + pixels.tobytes(), digest_size=16).hexdigest()
 
 
 def drop_duplicates(items: list[Item], progress: bool = False) -> tuple[list[Item], list[tuple[str, str]]]:
     """Keep the first of every set of pixel-identical images (inputs in the order given)."""
     first: dict[str, Item] = {}
     kept, duplicates = [], []
-    for item in track(items, description="hashing images", disable=not progress):
+    for item in progress_bar(items, "hashing images", progress):
         digest = pixel_digest(item.image_path)
         if digest in first:
             duplicates.append((_where(item), _where(first[digest])))

@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 
 from synthgen.assemble import kind_of
 from synthgen.dataset import ANNOTATIONS, atomic_write_bytes, atomic_write_text
+from synthgen.labels import Sample
 from synthgen.sources import Opened, open_dataset
 
 KINDS = ("real", "reviewed", "synthetic")
@@ -43,12 +44,16 @@ def open_parts(spec: str) -> list[Part]:
     return [Part(spec, open_dataset(spec))]
 
 
+def sample_kind(sample: Sample) -> str:
+    """real / reviewed / synthetic, as a mix recorded it or as the provenance says."""
+    return sample.provenance.extra.get("kind") or kind_of(sample.provenance)
+
+
 def class_counts_by_kind(opened: Opened) -> dict[str, Counter]:
     counts = {c.name: Counter() for c in opened.dataset.categories}
     for sample in opened.dataset.samples:
-        kind = sample.provenance.extra.get("kind") or kind_of(sample.provenance)
         for instance in sample.instances:
-            counts.setdefault(instance.category, Counter())[kind] += 1
+            counts.setdefault(instance.category, Counter())[sample_kind(sample)] += 1
     return counts
 
 
@@ -192,7 +197,7 @@ def _table(part: Part) -> str:
 def _split_table(parts: list[Part]) -> str:
     rows = []
     for part in parts:
-        kinds = Counter(s.provenance.extra.get("kind") or kind_of(s.provenance) for s in part.opened.dataset.samples)
+        kinds = Counter(sample_kind(s) for s in part.opened.dataset.samples)
         cells = "".join(f"<td>{kinds[k]}</td>" for k in KINDS)
         rows.append(f"<tr><td>{html.escape(part.label)}</td><td>{len(part.opened.dataset.samples)}</td>{cells}</tr>")
     head = "<tr><th>dataset / split</th><th>images</th>" + "".join(f"<th>{k}</th>" for k in KINDS) + "</tr>"
