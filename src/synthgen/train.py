@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from synthgen.dataset import load_dataset
+from synthgen.dataset import ANNOTATIONS, load_dataset
 from synthgen.formats.coco import CocoFormatError
 from synthgen.labels import Sample
 from synthgen.staging import inside, staged_folder
@@ -52,7 +52,7 @@ def gather(
             unknown = {i.category for i in sample.instances} - set(names)
             if unknown:
                 raise TrainError(f"{folder}: {sample.file_name}: class {sorted(unknown)[0]!r} is not in the model")
-            items.append(TrainItem(inside(Path(folder), sample.file_name, f"{folder}: file_name"), sample))
+            items.append(TrainItem(inside(Path(folder), sample.file_name, f"{Path(folder) / ANNOTATIONS}: images[].file_name"), sample))
     if not items:
         raise TrainError(f"{', '.join(map(str, dataset_dirs))}: no images to train on (unreviewed pre-labels need --include-unreviewed)")
     return items, names
