@@ -16,7 +16,7 @@ from typing import Any
 from synthgen.dataset import ANNOTATIONS, load_dataset
 from synthgen.formats.coco import CocoFormatError
 from synthgen.labels import Sample
-from synthgen.staging import inside, staged_folder
+from synthgen.staging import inside, refuse_existing, staged_folder
 
 DEFAULT_ARCH = "fasterrcnn_mobilenet_v3_large_fpn"
 OPTIMIZERS = ("sgd", "adamw")
@@ -133,6 +133,7 @@ def train(
     from synthgen.prelabel import pick_device, progress_bar
     from synthgen.prelabel.torchvision_models import build_model, load_detection_model, save_model_folder
 
+    refuse_existing(Path(out))  # before training, not after
     device = pick_device(device)
     torch.manual_seed(seed)
     if weights is not None:
