@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from synthgen.dataset import atomic_write_json, atomic_write_text, load_dataset
+from synthgen.dataset import ANNOTATIONS, atomic_write_json, atomic_write_text, load_dataset
 from synthgen.formats import labelstudio
 from synthgen.formats.coco import CocoFormatError, read_coco, to_coco
 from synthgen.labels import Dataset, Instance, Provenance, Sample
@@ -93,7 +93,8 @@ def import_review(dataset_dir: Path, export: Path, out: Path) -> tuple[int, int]
     reviewed = replace(dataset, samples=samples)
     manifest = {"command": "review import", "source": str(dataset_dir), "export": str(export)}
     manifest |= {"reviewed": len(corrections), "skipped": len(skipped)}
-    write_dataset_folder(reviewed, out, lambda s: inside(Path(dataset_dir), s.file_name, "file_name"), manifest)
+    where = f"{Path(dataset_dir) / ANNOTATIONS}: images[].file_name"
+    write_dataset_folder(reviewed, out, lambda s: inside(Path(dataset_dir), s.file_name, where), manifest)
     return len(corrections), len(skipped)
 
 

@@ -18,12 +18,17 @@ class UnsafePathError(ValueError):
     """A file name that points outside the folder it must stay in."""
 
 
+def refuse_existing(out: Path) -> None:
+    """Outputs are new folders: never mix a run's files into an earlier one's."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"{out}: output folder exists and is not empty")
+
+
 @contextmanager
 def staged_folder(out: Path) -> Iterator[Path]:
     """A temporary folder beside `out` that becomes `out` when the block ends without error."""
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out}: output folder exists and is not empty")
+    refuse_existing(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
     try:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from synthgen.dataset import load_dataset
+from synthgen.dataset import ANNOTATIONS, load_dataset
 from synthgen.formats.coco import CocoFormatError
 from synthgen.labels import Sample
-from synthgen.staging import inside, staged_folder
+from synthgen.staging import inside, refuse_existing, staged_folder
 
 DEFAULT_ARCH = "fasterrcnn_mobilenet_v3_large_fpn"
 OPTIMIZERS = ("sgd", "adamw")
@@ -52,7 +52,7 @@ def gather(
             unknown = {i.category for i in sample.instances} - set(names)
             if unknown:
                 raise TrainError(f"{folder}: {sample.file_name}: class {sorted(unknown)[0]!r} is not in the model")
-            items.append(TrainItem(inside(Path(folder), sample.file_name, f"{folder}: file_name"), sample))
+            items.append(TrainItem(inside(Path(folder), sample.file_name, f"{Path(folder) / ANNOTATIONS}: images[].file_name"), sample))
     if not items:
         raise TrainError(f"{', '.join(map(str, dataset_dirs))}: no images to train on (unreviewed pre-labels need --include-unreviewed)")
     return items, names
@@ -110,6 +110,42 @@ def recalibrate_batchnorm(model, items: list[TrainItem], classes: list[str], bat
     model.eval()
 
 
+def make_optimizer(name: str, parameters, lr: float):
+    import torch
+
+    if name == "sgd":
+        return torch.optim.SGD(parameters, lr=lr, momentum=0.9, weight_decay=1e-4)
+    return torch.optim.AdamW(parameters, lr=lr, weight_decay=1e-4)
+
+
+def run_epochs(
+    model, optimizer, items: list[TrainItem], classes: list[str], epochs: int, batch_size: int, seed: int,
+    device: str, show_progress: bool,
+) -> list[float]:  # fmt: skip
+    """Train in shuffled batches (the order depends only on `seed`); the last epoch's step losses."""
+    from synthgen.prelabel import progress_bar
+
+    heads = getattr(model, "roi_heads", None)
+    with_masks = heads is not None and heads.has_mask()
+    order, losses = list(range(len(items))), []
+    with progress_bar(show_progress) as progress:
+        task = progress.add_task("training", total=epochs * -(-len(items) // batch_size))
+        for epoch in range(epochs):
+            random.Random(seed + epoch).shuffle(order)
+            losses = []
+            for start_at in range(0, len(order), batch_size):
+                batch = [to_target(items[i], classes, with_masks) for i in order[start_at : start_at + batch_size]]
+                images = [image.to(device) for image, _ in batch]
+                targets = [{k: v.to(device) for k, v in target.items()} for _, target in batch]
+                loss = sum(model(images, targets).values())
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+                progress.advance(task)
+    return losses
+
+
 def train(
     dataset_dirs: list[Path],
     out: Path,
@@ -130,9 +166,12 @@ def train(
     `options` are torchvision builder arguments, saved in the config so the model loads back the same."""
     import torch
 
-    from synthgen.prelabel import pick_device, progress_bar
+    from synthgen.prelabel import pick_device
     from synthgen.prelabel.torchvision_models import build_model, load_detection_model, save_model_folder
 
+    refuse_existing(Path(out))  # before training, not after
+    if optimizer not in OPTIMIZERS:
+        raise TrainError(f"--optimizer: {optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
     device = pick_device(device)
     torch.manual_seed(seed)
     if weights is not None:
@@ -144,31 +183,9 @@ def train(
         arch = arch or DEFAULT_ARCH
         options = options or {}
         model = build_model(arch, len(classes) + 1, image_size, image_size, **options)
-    with_masks = arch.startswith("maskrcnn")
     model.to(device).train()
-    if optimizer not in OPTIMIZERS:
-        raise TrainError(f"--optimizer: {optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
-    if optimizer == "sgd":
-        step = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
-    else:
-        step = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    order, losses = list(range(len(items))), []
-    steps = epochs * -(-len(items) // batch_size)
-    with progress_bar(show_progress) as progress:
-        task = progress.add_task("training", total=steps)
-        for epoch in range(epochs):
-            random.Random(seed + epoch).shuffle(order)
-            losses = []
-            for start_at in range(0, len(order), batch_size):
-                batch = [to_target(items[i], classes, with_masks) for i in order[start_at : start_at + batch_size]]
-                images = [image.to(device) for image, _ in batch]
-                targets = [{k: v.to(device) for k, v in target.items()} for _, target in batch]
-                loss = sum(model(images, targets).values())
-                step.zero_grad()
-                loss.backward()
-                step.step()
-                losses.append(loss.item())
-                progress.advance(task)
+    optimizer_step = make_optimizer(optimizer, model.parameters(), lr)
+    losses = run_epochs(model, optimizer_step, items, classes, epochs, batch_size, seed, device, show_progress)
     recalibrate_batchnorm(model, items, classes, batch_size, device)
     config = {
         "arch": arch,

@@ -18,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 from synthgen.dataset import IMAGES
 from synthgen.labels import Dataset, Provenance, Sample, categories_from_names
 from synthgen.prelabel import Detector, Photo, PrelabelError, progress_bar
-from synthgen.staging import write_dataset_folder
+from synthgen.staging import refuse_existing, write_dataset_folder
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -81,6 +81,7 @@ def prelabel_folder(
     folder: Path, out: Path, detector: Detector, batch_size: int = 8, skip_bad: bool = False, show_progress: bool = True
 ) -> PrelabelSummary:
     """Pre-label every photo in `folder` into the dataset folder `out` (written whole or not at all)."""
+    refuse_existing(Path(out))  # before hours of inference, not after
     folder, names = Path(folder), list_photos(folder)
     provenance = detector.describe()
     summary, samples = PrelabelSummary(), []
