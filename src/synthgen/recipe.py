@@ -181,7 +181,7 @@ class Recipe(Strict):
     name: str = Field(min_length=1)
     seed: int = 0
     count: int = Field(ge=1)
-    backend: Literal["blender"] = "blender"
+    backend: Literal["blender", "blenderproc"] = "blender"
     image: ImageSpec = ImageSpec()
     render: RenderSpec = RenderSpec()
     classes: list[ClassSpec] = Field(min_length=1)
@@ -200,6 +200,12 @@ class Recipe(Strict):
                 raise ValueError(f"class name {spec.name!r} appears twice")
             seen.add(spec.name)
         return classes
+
+    @model_validator(mode="after")
+    def _backend_can_label(self) -> Recipe:
+        if self.backend == "blenderproc" and (self.labels.amodal or self.labels.min_visibility > 0):
+            raise ValueError("labels.amodal and labels.min_visibility need backend 'blender' (blenderproc renders no amodal masks)")
+        return self
 
     @property
     def source(self) -> Path | None:

@@ -45,4 +45,8 @@ def create_backend(name: str, threads: int = 0) -> Backend:
         from synthgen.backends.blender import BlenderBackend
 
         return BlenderBackend(threads=threads)
+    if name == "blenderproc":
+        from synthgen.backends.blenderproc import BlenderProcBackend
+
+        return BlenderProcBackend(threads=threads)
     raise ValueError(f"unknown backend {name!r}")

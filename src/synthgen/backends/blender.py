@@ -79,7 +79,7 @@ class BlenderBackend:
         rgb_path = self._render_to(scene.engine, "rgb.png", scene.samples)
         data_path = self._save("data.exr") if scene.engine == "cycles" else self._render_data("data.exr")
         instance_map, depth, normals = _read_passes(data_path, normals="normals" in scene.passes)
-        rgb = _read_png(rgb_path)
+        rgb = read_png(rgb_path)
         if scene.background:
             rgb = composite(rgb, cover(scene.background, scene.width, scene.height, scene.background_offset))
         amodal = self._amodal_masks() if "amodal" in scene.passes else None
@@ -146,7 +146,7 @@ class BlenderBackend:
         """The cached, normalised mesh for `primitive:<name>` or a mesh file path."""
         if key not in self.meshes:
             mesh = self._create_primitive(key.split(":", 1)[1]) if key.startswith("primitive:") else self._import(key)
-            _normalise(mesh, flat=key == "primitive:plane")
+            normalise_mesh(mesh, flat=key == "primitive:plane")
             if not mesh.materials:
                 mesh.materials.append(None)
             mesh.use_fake_user = True
@@ -274,7 +274,7 @@ class BlenderBackend:
         return path
 
 
-def _normalise(mesh, flat: bool = False) -> None:
+def normalise_mesh(mesh, flat: bool = False) -> None:
     """Scale a mesh so its largest dimension is 1 and move its lowest point to z = 0, centred in x, y."""
     from mathutils import Matrix, Vector
 
@@ -287,7 +287,7 @@ def _normalise(mesh, flat: bool = False) -> None:
     mesh.transform(Matrix.Diagonal((1 / size, 1 / size, 1 / size, 1.0)) @ Matrix.Translation(-centre))
 
 
-def _read_png(path: Path) -> np.ndarray:
+def read_png(path: Path) -> np.ndarray:
     """HxWx3 (or HxWx4 when saved with alpha) uint8."""
     from PIL import Image
 
