@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -191,6 +192,8 @@ _worker_task: RenderTask | None = None
 
 def _init_worker(task: RenderTask) -> None:
     global _worker_task
+    # a parent that imported bpy passes on bpy's script folders, whose `bpy` package would shadow the module
+    sys.path[:] = [p for p in sys.path if not (os.sep + "scripts" in p and os.sep + "bpy" + os.sep in p)]
     _worker_task = task
 
 
