@@ -210,6 +210,12 @@ class Recipe(Strict):
             seen.add(spec.name)
         return classes
 
+    @model_validator(mode="after")
+    def _backend_can_label(self) -> Recipe:
+        if self.backend == "blenderproc" and (self.labels.amodal or self.labels.min_visibility > 0):
+            raise ValueError("labels.amodal and labels.min_visibility need backend 'blender' (blenderproc renders no amodal masks)")
+        return self
+
     @property
     def source(self) -> Path | None:
         """The recipe file this was loaded from (None when built in code)."""
@@ -304,26 +310,10 @@ def parse_recipe(data: dict[str, Any], path: Path) -> Recipe:
     except ValidationError as error:
         raise RecipeError([f"{path}: {_location(e['loc'])}: {_message(e)}" for e in error.errors()]) from None
     recipe._source = path.resolve()
-    problems = [f"{path}: {problem}" for problem in _asset_problems(recipe) + _backend_problems(recipe)]
+    problems = [f"{path}: {problem}" for problem in _asset_problems(recipe)]
     if problems:
         raise RecipeError(problems)
     return recipe
-
-
-def _backend_problems(recipe: Recipe) -> list[str]:
-    """Fields the chosen backend cannot honour (the BlenderProc backend covers the core of a Scene)."""
-    if recipe.backend != "blenderproc":
-        return []
-    unsupported = {
-        "render.engine": recipe.render.engine != "cycles",
-        "scene.placement": recipe.scene.placement == "physics",
-        "labels.amodal": recipe.labels.amodal,
-        "labels.min_visibility": recipe.labels.min_visibility > 0,
-        "output.normals": recipe.output.normals,
-        "scene.distractors.material.textures": recipe.scene.distractors.material.textures is not None,
-        **{f"classes[{i}].material.textures": c.material.textures is not None for i, c in enumerate(recipe.classes)},
-    }
-    return [f"{where}: not supported by backend blenderproc (use backend: blender)" for where, used in unsupported.items() if used]
 
 
 def _asset_problems(recipe: Recipe) -> list[str]:

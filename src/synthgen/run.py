@@ -9,6 +9,7 @@ run started by one executor can be finished by another.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field

@@ -60,7 +60,7 @@ def detect_format(path: Path) -> str:
 
 def open_dataset(spec: str, format: str = "auto") -> Opened:
     """Read the input `spec` (a path, or `COCO.json::IMAGE_ROOT`) in `format` (or detect it)."""
-    from synthgen.formats.blenderproc import read_blenderproc
+    from synthgen.formats.blenderproc import BlenderProcFormatError, read_blenderproc_coco
     from synthgen.formats.coco import CocoFormatError, read_coco
     from synthgen.formats.voc import VocFormatError, read_voc
     from synthgen.formats.yolo import YoloFormatError, read_yolo
@@ -78,11 +78,11 @@ def open_dataset(spec: str, format: str = "auto") -> Opened:
         "coco": lambda: read_coco(path, root=root or None),
         "yolo": lambda: read_yolo(path),
         "voc": lambda: read_voc(path),
-        "blenderproc": lambda: read_blenderproc(path),
+        "blenderproc": lambda: read_blenderproc_coco(path if path.is_dir() else path.parent),
     }
     try:
         dataset = readers[format]()
-    except (CocoFormatError, YoloFormatError, VocFormatError) as error:
+    except (CocoFormatError, YoloFormatError, VocFormatError, BlenderProcFormatError) as error:
         raise InputError(str(error)) from None
     except (OSError, ValueError, TypeError) as error:
         raise InputError(f"{path}: cannot read as {format}: {error}") from None

@@ -83,7 +83,7 @@ class BlenderBackend:
             rgb_path = self._render_to(scene.engine, "rgb.png", scene.samples)
             data_path = self._save("data.exr") if scene.engine == "cycles" else self._render_data("data.exr")
             instance_map, depth, normals = _read_passes(data_path, normals="normals" in scene.passes)
-            rgb = _read_png(rgb_path)
+            rgb = read_png(rgb_path)
             amodal = self._amodal_masks() if "amodal" in scene.passes else None
         if scene.background:
             rgb = composite(rgb, cover(scene.background, scene.width, scene.height, scene.background_offset))
@@ -331,7 +331,7 @@ def normalise_mesh(mesh, flat: bool = False) -> None:
     mesh.transform(Matrix.Diagonal((1 / size, 1 / size, 1 / size, 1.0)) @ Matrix.Translation(-centre))
 
 
-def _read_png(path: Path) -> np.ndarray:
+def read_png(path: Path) -> np.ndarray:
     """HxWx3 (or HxWx4 when saved with alpha) uint8."""
     from PIL import Image
 

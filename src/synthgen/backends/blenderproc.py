@@ -1,246 +1,224 @@
-"""BlenderProc backend (`backend: blenderproc`): the same Scene rendered through BlenderProc's API.
+"""BlenderProc backend: the same Scene rendered through BlenderProc 2.8's API, in-process with the bpy module.
 
-BlenderProc 2.8 expects to run inside Blender's own Python. Using it with the `bpy` module needs
-the adapter in `import_blenderproc` (the one place that knows BlenderProc's start-up):
+BlenderProc 2.8.0 expects to run inside Blender's own Python (`blenderproc run`). This module is the
+one place that knows how to use it from a plain Python with the `bpy` wheel:
 
-- its `__init__` only loads the API when `INSIDE_OF_THE_INTERNAL_BLENDER_PYTHON_ENVIRONMENT` is
-  set, and then removes its own site-packages folder from `sys.path` and pip-installs its pinned
-  packages into a Blender folder: we give `sys.path` a spare copy of that folder to remove and
-  turn `SetupUtility.setup` into a no-op (the extra `blenderproc` installs what it imports);
-- `bproc.init()` sets the UI language to `en_US`, which the bpy wheel rejects: we run the rest
-  of `init` step by step (`_init_without_language`);
-- `enable_segmentation_output` numbers the objects present when it is called; we redo that
-  numbering for each Scene (`_number_objects_for_segmentation`);
-- once imported, the process hangs at interpreter exit (bpy 4.5). So BlenderProc lives in a
-  spawned child process that serves Scenes over a pipe and ends with `os._exit`; the calling
-  process never imports it.
+- Its `__init__` only sets up when INSIDE_OF_THE_INTERNAL_BLENDER_PYTHON_ENVIRONMENT is set, and
+  then strips its own site-packages from `sys.path` and pip-installs pinned packages into a
+  Blender folder. We set OUTSIDE_OF_THE_INTERNAL_BLENDER_PYTHON_ENVIRONMENT_BUT_IN_RUN_SCRIPT
+  instead (its own escape hatch, so `__init__` imports nothing) and import the `blenderproc.api.*`
+  modules ourselves; their dependencies come from our `blenderproc` extra.
+- `bproc.init()` sets the UI language to en_US, which the bpy wheel rejects; we run its other
+  steps (clean-up, Cycles, CPU devices, default parameters) and mark it initialised.
+- BlenderProc never sets its temporary folder outside `blenderproc run`; we point it at ours.
+- Its quiet render mode redirects fd 1 into a pipe read by a progress-bar thread, which hangs
+  when stdout is captured; we render in its verbose mode.
 
-`tests/test_blenderproc.py` fails loudly when a BlenderProc or bpy upgrade breaks any of this.
+`load_blenderproc()` checks the versions it was written for and fails loudly on any other pair.
+Labels come from the object-index pass, as in the Blender backend: BlenderProc's `instance`
+segmentation map is that pass, and we give labelled objects their `instance_id` as pass index.
+Amodal masks and truncation are not computed here (use `backend: blender` for visibility).
 """
 
 from __future__ import annotations
 
 import importlib
-import multiprocessing
+import math
 import os
-import sys
-from typing import Any
+import shutil
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 from synthgen.backends import Render
+from synthgen.backends.blender import GROUND_SIZE, PRIMITIVE_OPS, normalise_mesh
+from synthgen.backends.composite import composite, cover
 from synthgen.scene import Scene, SceneObject
 
-SHUTDOWN_SECONDS = 10
-PRIMITIVES = {"cube": "CUBE", "sphere": "SPHERE", "cylinder": "CYLINDER", "cone": "CONE", "monkey": "MONKEY", "plane": "PLANE"}
+SUPPORTED = {"blenderproc": "2.8.0", "bpy": "4.5"}
+API_MODULES = ("object", "loader", "camera", "renderer", "types", "world", "material", "writer")
+ESCAPE_HATCH = "OUTSIDE_OF_THE_INTERNAL_BLENDER_PYTHON_ENVIRONMENT_BUT_IN_RUN_SCRIPT"
+BPROC_PRIMITIVES = {"cube", "cylinder", "cone", "plane", "sphere", "monkey"}
+NO_HIT_DEPTH = 1e4  # BlenderProc writes a large finite depth where nothing was hit
+
+
+class BlenderProcAdapterError(RuntimeError):
+    """BlenderProc cannot be used in-process here (missing, or a version this adapter does not know)."""
+
+
+def load_blenderproc() -> SimpleNamespace:
+    """Import BlenderProc's API without its in-Blender set-up; the modules as `bproc.<name>`."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = {"blenderproc": version("blenderproc"), "bpy": version("bpy")}
+    except PackageNotFoundError:
+        raise BlenderProcAdapterError("blenderproc is not installed: pip install 'synthgen[blenderproc]'") from None
+    if not found["blenderproc"] == SUPPORTED["blenderproc"] or not found["bpy"].startswith(SUPPORTED["bpy"] + "."):
+        raise BlenderProcAdapterError(
+            f"blenderproc {found['blenderproc']} with bpy {found['bpy']}: this adapter was written for blenderproc "
+            f"{SUPPORTED['blenderproc']} with bpy {SUPPORTED['bpy']}.x; check backends/blenderproc.py against the new versions"
+        )
+    os.environ.pop("INSIDE_OF_THE_INTERNAL_BLENDER_PYTHON_ENVIRONMENT", None)
+    os.environ[ESCAPE_HATCH] = "1"
+    import bpy  # noqa: F401  (puts Blender's own modules, e.g. bmesh, on the path)
+
+    try:
+        modules = {name: importlib.import_module(f"blenderproc.api.{name}") for name in API_MODULES}
+    except ImportError as error:
+        raise BlenderProcAdapterError(f"cannot import BlenderProc's API: {error}") from None
+    return SimpleNamespace(**modules)
+
+
+def _initialise(bpy, temp_dir: Path) -> None:
+    """`bproc.init()` without its UI-language switch, with our temporary folder."""
+    from blenderproc.python.renderer import RendererUtility
+    from blenderproc.python.utility.GlobalStorage import GlobalStorage
+    from blenderproc.python.utility.Initializer import _Initializer, clean_up
+    from blenderproc.python.utility.Utility import Utility
+
+    Utility.temp_dir = str(temp_dir)
+    GlobalStorage._storage_dict.clear()  # an earlier session's outputs and flags went with its Blender data
+    clean_up(clean_up_camera=True)
+    bpy.context.scene.render.engine = "CYCLES"
+    RendererUtility.set_render_devices(use_only_cpu=True)
+    _Initializer.set_default_parameters()
+    GlobalStorage.set("bproc_init_complete", True)
 
 
 class BlenderProcBackend:
-    """Renders Scenes with BlenderProc in a child process that holds one Blender session."""
+    """Renders Scenes with BlenderProc's API (one BlenderProc session per process)."""
 
     name = "blenderproc"
 
     def __init__(self, threads: int = 0):
-        context = multiprocessing.get_context("spawn")
-        self._connection, child_end = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child_end, threads), daemon=True)
-        self._process.start()
-        child_end.close()
-        self._expect(self._connection.recv())  # the child's "ready" (or why it could not start)
-
-    def render(self, scene: Scene) -> Render:
-        self._connection.send(scene.to_dict())
-        rgb, instance_map, depth = self._expect(self._connection.recv())
-        return Render(rgb=rgb, instance_map=instance_map, depth=depth)
-
-    def close(self) -> None:
-        if self._process.is_alive():
-            try:
-                self._connection.send(None)
-            except (BrokenPipeError, OSError):
-                pass
-            self._process.join(SHUTDOWN_SECONDS)
-            if self._process.is_alive():
-                self._process.kill()
-        self._connection.close()
-
-    @staticmethod
-    def _expect(message: tuple[str, Any]) -> Any:
-        status, payload = message
-        if status == "error":
-            raise RuntimeError(f"BlenderProc: {payload}")
-        return payload
-
-
-def _serve(connection, threads: int) -> None:
-    """Child process: import BlenderProc, then render each Scene sent until None arrives."""
-    try:
-        from synthgen.backends.blender import blender_output_silenced, forget_inherited_blender_paths
-
-        forget_inherited_blender_paths()
-        with blender_output_silenced():
-            bproc = import_blenderproc()
-            _init_without_language(bproc, threads)
-        connection.send(("ok", "ready"))
-        while (data := connection.recv()) is not None:
-            try:
-                with blender_output_silenced():
-                    connection.send(("ok", _render(bproc, Scene.from_dict(data))))
-            except Exception as error:  # reported to the parent as this image's failure
-                connection.send(("error", f"{type(error).__name__}: {error}"))
-    except Exception as error:
-        connection.send(("error", f"could not start: {type(error).__name__}: {error}"))
-    finally:
-        sys.stdout.flush()
-        os._exit(0)  # a normal exit hangs once BlenderProc is imported
-
-
-def import_blenderproc():
-    """Import BlenderProc's API into this (plain Python + bpy) process; see the module docstring."""
-    import bpy  # noqa: F401  (BlenderProc expects Blender to be loaded)
-
-    os.environ["OUTSIDE_OF_THE_INTERNAL_BLENDER_PYTHON_ENVIRONMENT_BUT_IN_RUN_SCRIPT"] = "1"
-    import blenderproc
-    from blenderproc.python.utility.SetupUtility import SetupUtility
-
-    SetupUtility.setup = staticmethod(lambda *args, **kwargs: [])
-    os.environ["INSIDE_OF_THE_INTERNAL_BLENDER_PYTHON_ENVIRONMENT"] = "1"
-    saved_path, saved_pythonpath = list(sys.path), os.environ.get("PYTHONPATH")
-    sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(blenderproc.__file__), "..")))
-    try:
-        importlib.reload(blenderproc)
-    finally:
-        sys.path[:] = saved_path
-        if saved_pythonpath is not None:
-            os.environ["PYTHONPATH"] = saved_pythonpath
-    return blenderproc
-
-
-def _init_without_language(bproc, threads: int) -> None:
-    """`bproc.init()` minus the UI-language switch, plus the outputs synthgen reads."""
-    import bpy
-    from blenderproc.python.renderer import RendererUtility
-    from blenderproc.python.utility import Initializer
-    from blenderproc.python.utility.GlobalStorage import GlobalStorage
-
-    Initializer.clean_up(clean_up_camera=True)
-    bpy.context.scene.render.engine = "CYCLES"
-    RendererUtility.set_render_devices()
-    Initializer._Initializer.set_default_parameters()
-    GlobalStorage.add("bproc_init_complete", True)
-    bproc.renderer.set_noise_threshold(0)
-    bproc.renderer.set_denoiser(None)
-    bproc.renderer.set_cpu_threads(threads)
-    bproc.renderer.enable_depth_output(activate_antialiasing=False)
-    bproc.renderer.enable_segmentation_output(map_by=["category_id"], default_values={"category_id": 0})
-
-
-def _render(bproc, scene: Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Build `scene` with BlenderProc's API and render it; instance ids ride on `category_id`.
-
-    World and lights come from the Blender backend's shading helpers (plain bpy, same session), so
-    both backends light a Scene alike; objects, materials, camera and rendering go through BlenderProc.
-    """
-    import bpy
-
-    from synthgen.backends.blender_shading import add_light, add_world
-    from synthgen.backends.composite import composite, cover
-
-    bproc.clean_up(clean_up_camera=False)
-    add_world(bpy, scene)
-    bpy.context.scene.world["category_id"] = 0
-    if scene.ground:
-        ground = _load(bproc, "primitive:plane", flat=True)
-        ground.set_scale([500.0, 500.0, 1.0])
-        _paint(bproc, ground, scene.ground_color, 0.8, 0.0)
-        ground.set_cp("category_id", 0)
-    for obj in scene.objects:
-        _place(bproc, obj).set_cp("category_id", obj.instance_id)
-    for obj in scene.distractors:
-        _place(bproc, obj).set_cp("category_id", 0)
-    for i, light in enumerate(scene.lights):
-        add_light(bpy, i, light, _linked)
-    _set_camera(bproc, scene)
-    bproc.renderer.set_max_amount_of_samples(scene.samples)
-    bproc.renderer.set_output_format(enable_transparency=scene.background is not None)
-    bpy.context.scene.cycles.seed = scene.index
-    bpy.context.scene.cycles.max_bounces = 12
-    _number_objects_for_segmentation()
-    data = bproc.renderer.render(verbose=False)
-    rgb = np.asarray(data["colors"][0]).astype(np.uint8)
-    if scene.background:
-        rgb = composite(rgb, cover(scene.background, scene.width, scene.height, scene.background_offset))
-    instance_map = np.asarray(data["category_id_segmaps"][0]).astype(np.int32)
-    depth = np.asarray(data["depth"][0], dtype=np.float32)
-    depth = np.where(depth >= 1e9, np.inf, depth).astype(np.float32)
-    return rgb[..., :3], instance_map, depth
-
-
-def _place(bproc, obj: SceneObject):
-    """A Scene object (labelled or distractor) loaded, posed and painted through BlenderProc."""
-    mesh = _load(bproc, obj.mesh)
-    mesh.set_scale([obj.scale] * 3)
-    mesh.set_rotation_euler([np.radians(obj.tilt[0]), np.radians(obj.tilt[1]), np.radians(obj.yaw)])
-    mesh.set_location(list(obj.location))
-    if not any(mesh.get_materials()):
-        _paint(bproc, mesh, obj.color, obj.roughness, obj.metallic)
-    return mesh
-
-
-def _linked(blender_object):
-    import bpy
-
-    bpy.context.scene.collection.objects.link(blender_object)
-    return blender_object
-
-
-def _set_camera(bproc, scene: Scene) -> None:
-    import bpy
-
-    camera = scene.camera
-    bproc.camera.set_intrinsics_from_blender_params(
-        lens=camera.focal_length, image_width=scene.width, image_height=scene.height, lens_unit="MILLIMETERS"
-    )
-    bpy.context.scene.camera.data.sensor_width = 36.0
-    forward = np.array(camera.look_at) - np.array(camera.location)
-    pose = bproc.math.build_transformation_mat(list(camera.location), bproc.camera.rotation_from_forward_vec(forward))
-    bproc.camera.add_camera_pose(pose)
-
-
-def _number_objects_for_segmentation() -> None:
-    """What `enable_segmentation_output` does to objects, redone per Scene (it runs once, at init)."""
-    from blenderproc.python.utility.BlenderUtility import get_all_blender_mesh_objects
-
-    for index, obj in enumerate(get_all_blender_mesh_objects()):
-        obj.pass_index = index + 1
-
-
-def _load(bproc, mesh: str, flat: bool = False):
-    """One mesh object, joined and normalised as the Blender backend does (largest side 1, on z = 0)."""
-    from synthgen.backends.blender import normalise_mesh
-
-    if mesh == "primitive:torus":  # BlenderProc has no torus primitive
         import bpy
 
-        bpy.ops.mesh.primitive_torus_add()
-        obj = bproc.types.MeshObject(bpy.context.active_object)
-    elif mesh.startswith("primitive:"):
-        obj = bproc.object.create_primitive(PRIMITIVES[mesh.split(":", 1)[1]])
-    else:
-        parts = bproc.loader.load_obj(mesh)
-        if not parts:
-            raise RuntimeError(f"{mesh}: holds no mesh geometry")
-        obj = parts[0]
-        if len(parts) > 1:
-            obj.join_with_other_objects(parts[1:])
-    obj.persist_transformation_into_mesh()
-    normalise_mesh(obj.get_mesh(), flat=flat)
-    return obj
+        self.bpy = bpy
+        self.bproc = load_blenderproc()
+        self.workdir = Path(tempfile.mkdtemp(prefix="synthgen-blenderproc-"))
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        _initialise(bpy, self.workdir)
+        renderer = self.bproc.renderer
+        renderer.set_cpu_threads(threads or os.cpu_count() or 1)
+        renderer.set_noise_threshold(0)
+        renderer.set_denoiser(None)
+        renderer.enable_depth_output(activate_antialiasing=False)
+        renderer.enable_segmentation_output(map_by=["instance", "category_id", "name"], default_values={"category_id": 0})
+        self.categories: dict[str, int] = {}  # BlenderProc `category_id`s, in order of first appearance
+        self.last_data: dict = {}  # BlenderProc's own outputs of the last render, for its writers
 
+    def close(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
-def _paint(bproc, obj, color: tuple[float, float, float], roughness: float, metallic: float) -> None:
-    material = bproc.material.create(f"{obj.get_name()}.material")
-    material.set_principled_shader_value("Base Color", [*color, 1.0])
-    material.set_principled_shader_value("Roughness", roughness)
-    material.set_principled_shader_value("Metallic", metallic)
-    obj.replace_materials(material)
+    def render(self, scene: Scene) -> Render:
+        bproc, bpy = self.bproc, self.bpy
+        from blenderproc.python.utility.Initializer import clean_up
+
+        clean_up(clean_up_camera=True)
+        bodies = [self._add(obj, f"{obj.category}.{obj.instance_id}") for obj in scene.objects]
+        bodies += [self._add(obj, f"distractor.{i}") for i, obj in enumerate(scene.distractors)]
+        ground = self._add_ground(scene) if scene.ground else None
+        for light in scene.lights:
+            self._add_light(light)
+        self._set_world(scene)
+        self._set_camera(scene)
+        if scene.physics_frames:
+            self._settle(bodies, ground, scene.physics_frames)
+        bproc.renderer.set_max_amount_of_samples(scene.samples)
+        bpy.context.scene.cycles.seed = scene.index
+        bproc.renderer.set_output_format(enable_transparency=scene.background is not None)
+        # verbose: its quiet mode points fd 1 at a pipe drained by a progress-bar thread, which
+        # deadlocks when stdout is captured (as under pytest)
+        data = self.last_data = bproc.renderer.render(output_dir=str(self.workdir), verbose=True)
+        rgb = np.asarray(data["colors"][0]).astype(np.uint8)
+        if scene.background:
+            rgb = composite(rgb, cover(scene.background, scene.width, scene.height, scene.background_offset))
+        depth = np.asarray(data["depth"][0], dtype=np.float32)
+        depth = np.where(depth >= NO_HIT_DEPTH, np.inf, depth).astype(np.float32)
+        instance_map = np.asarray(data["instance_segmaps"][0]).astype(np.int32)
+        return Render(rgb=rgb, instance_map=instance_map, depth=depth)
+
+    def _add(self, obj: SceneObject, name: str):
+        shape = obj.mesh.split(":", 1)[1] if obj.mesh.startswith("primitive:") else None
+        if shape in BPROC_PRIMITIVES:
+            mesh_object = self.bproc.object.create_primitive(shape.upper())
+        elif shape:
+            operator, options = PRIMITIVE_OPS[shape]
+            getattr(self.bpy.ops.mesh, operator)(**options)
+            mesh_object = self.bproc.types.MeshObject(self.bpy.context.object)
+        else:
+            loaded = self.bproc.loader.load_obj(obj.mesh)
+            mesh_object = loaded[0]
+            if len(loaded) > 1:
+                mesh_object.join_with_other_objects(loaded[1:])
+        mesh_object.persist_transformation_into_mesh()
+        normalise_mesh(mesh_object.blender_obj.data)
+        mesh_object.set_name(name)
+        mesh_object.set_scale([obj.scale] * 3)
+        mesh_object.set_rotation_euler([math.radians(obj.tilt[0]), math.radians(obj.tilt[1]), math.radians(obj.yaw)])
+        mesh_object.set_location(obj.location)
+        mesh_object.blender_obj.pass_index = obj.instance_id
+        mesh_object.set_cp("category_id", self.categories.setdefault(obj.category, len(self.categories) + 1) if obj.instance_id else 0)
+        if not mesh_object.get_materials() or mesh_object.get_materials()[0] is None:
+            self._paint(mesh_object, obj.color, obj.roughness, obj.metallic, obj.texture)
+        return mesh_object
+
+    def _add_ground(self, scene: Scene):
+        ground = self.bproc.object.create_primitive("PLANE")
+        ground.set_name("ground")
+        ground.set_scale([GROUND_SIZE / 2, GROUND_SIZE / 2, 1.0])
+        ground.blender_obj.pass_index = 0
+        ground.set_cp("category_id", 0)
+        ground.blender_obj.is_shadow_catcher = scene.background is not None
+        self._paint(ground, scene.ground_color, 0.8, 0.0, None)
+        return ground
+
+    def _paint(self, mesh_object, color, roughness: float, metallic: float, texture: str | None) -> None:
+        material = mesh_object.new_material(f"{mesh_object.get_name()}.material")
+        material.set_principled_shader_value("Base Color", [*color, 1.0])
+        material.set_principled_shader_value("Roughness", roughness)
+        material.set_principled_shader_value("Metallic", metallic)
+        if texture:
+            material.set_principled_shader_value("Base Color", self.bpy.data.images.load(texture, check_existing=True))
+
+    def _add_light(self, light) -> None:
+        from mathutils import Vector
+
+        lamp = self.bproc.types.Light(light_type=light.kind.upper())
+        lamp.set_location(light.location)
+        lamp.set_rotation_euler((-Vector(light.location)).to_track_quat("-Z", "Y").to_euler())
+        lamp.set_energy(light.energy)
+        lamp.set_color(light.color)
+        if light.kind == "area":
+            lamp.blender_obj.data.size = light.size
+
+    def _set_world(self, scene: Scene) -> None:
+        if scene.hdri:
+            rotation = [0.0, 0.0, math.radians(scene.hdri_rotation)]
+            self.bproc.world.set_world_background_hdr_img(scene.hdri, strength=scene.world_strength, rotation_euler=rotation)
+        else:
+            self.bproc.renderer.set_world_background(list(scene.world_color), strength=scene.world_strength)
+
+    def _set_camera(self, scene: Scene) -> None:
+        from mathutils import Matrix, Vector
+
+        camera = self.bproc.camera
+        camera.set_resolution(scene.width, scene.height)
+        camera.set_intrinsics_from_blender_params(lens=scene.camera.focal_length, lens_unit="MILLIMETERS")
+        self.bpy.context.scene.camera.data.sensor_width = 36.0
+        direction = Vector(scene.camera.look_at) - Vector(scene.camera.location)
+        rotation = direction.to_track_quat("-Z", "Y").to_matrix()
+        camera.add_camera_pose(Matrix.Translation(scene.camera.location) @ rotation.to_4x4())
+
+    def _settle(self, bodies: list, ground, frames: int) -> None:
+        for body in bodies:
+            body.enable_rigidbody(active=True, collision_shape="CONVEX_HULL", collision_margin=0.001, friction=0.8)
+        if ground is not None:
+            ground.enable_rigidbody(active=False, collision_shape="MESH", collision_margin=0.001)
+        seconds = frames / self.bpy.context.scene.render.fps
+        self.bproc.object.simulate_physics_and_fix_final_poses(
+            min_simulation_time=seconds, max_simulation_time=seconds, check_object_interval=1
+        )

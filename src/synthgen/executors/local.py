@@ -15,8 +15,12 @@ if TYPE_CHECKING:
 
 
 def run_local(task: RenderTask, indices: list[int], workers: int) -> Iterator[TaskOutcome]:
-    """Run `task` on each index: in this process for one worker, else in a spawned process pool."""
-    if workers <= 1 or len(indices) <= 1:
+    """Run `task` on each index: in this process for one worker, else in a spawned process pool.
+
+    BlenderProc always renders in a worker process: once it has rendered, the interpreter can hang
+    at exit (in Blender's C++ teardown), and pool workers end without that teardown.
+    """
+    if (workers <= 1 or len(indices) <= 1) and task.recipe.backend != "blenderproc":
         try:
             for index in indices:
                 yield attempt(task, index)

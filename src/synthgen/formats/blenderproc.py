@@ -1,8 +1,13 @@
-"""BlenderProc's COCO output (`bproc.writer.write_coco_annotations`) -> the label model.
+"""Datasets BlenderProc already wrote -> the label model, so they can be checked, reported and mixed.
 
-BlenderProc writes `coco_annotations.json` beside `images/000000.png`: image ids from 0,
-uncompressed RLE (`counts` as a list) or polygons, and a category `name` that is the numeric
-`category_id` itself when objects carry no name. Every sample is marked as a render.
+Two layouts (BlenderProc 2.x):
+- its COCO writer (`bproc.writer.write_coco_annotations`): `coco_annotations.json` with `images/`
+  beside it; ids may start at 0, masks are uncompressed RLE or polygons, and a category's name is
+  whatever the first object of that class was called (or its numeric id), so `class_names`
+  (category id -> name) can rename them;
+- its HDF5 writer (`bproc.writer.write_hdf5`): one `<frame>.hdf5` per image with `colors` and, when
+  segmentation was rendered with `map_by=["instance", "category_id", ...]`, `instance_segmaps` and
+  `instance_attribute_maps` (JSON). Images are written out as PNG under `out/images/`.
 """
 
 from __future__ import annotations
@@ -10,26 +15,63 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from synthgen.formats.coco import CocoFormatError, from_coco
-from synthgen.labels import Dataset, Provenance
+import numpy as np
 
-ANNOTATIONS = "coco_annotations.json"
+from synthgen.dataset import IMAGES, atomic_write_png
+from synthgen.formats.coco import from_coco
+from synthgen.labels import Dataset, Instance, Provenance, Sample, categories_from_names
+
+COCO_FILE = "coco_annotations.json"
 
 
-def read_blenderproc(folder: str | Path) -> Dataset:
-    """Read a BlenderProc output folder (or its `coco_annotations.json`)."""
-    path = Path(folder)
-    if path.is_dir():
-        path = path / ANNOTATIONS
-    try:
-        data = json.loads(path.read_text())
-        for category in data["categories"]:
-            category["name"] = str(category["name"])
-    except (OSError, json.JSONDecodeError) as error:
-        raise CocoFormatError(f"{path}: cannot read BlenderProc COCO JSON: {error}") from None
-    except (KeyError, TypeError) as error:
-        raise CocoFormatError(f"{path}: categories: missing or malformed ({error})") from None
-    dataset = from_coco(data, root=str(path.parent), source=str(path))
+class BlenderProcFormatError(ValueError):
+    """A BlenderProc output that cannot be read into the label model."""
+
+
+def read_blenderproc_coco(folder: str | Path, class_names: dict[int, str] | None = None) -> Dataset:
+    """Read BlenderProc's COCO writer output in `folder`; rename categories by id with `class_names`."""
+    path = Path(folder) / COCO_FILE
+    if not path.exists():
+        raise BlenderProcFormatError(f"{folder}: no {COCO_FILE} (is this BlenderProc's COCO output folder?)")
+    data = json.loads(path.read_text())
+    for category in data.get("categories", []):
+        category["name"] = (class_names or {}).get(category["id"], str(category["name"]))
+    dataset = from_coco(data, root=str(folder), source=str(path))
     for sample in dataset.samples:
-        sample.provenance = Provenance(source="render", backend="blenderproc", index=sample.id)
+        sample.provenance = Provenance(source="render", backend="blenderproc", origin=str(path))
     return dataset
+
+
+def read_blenderproc_hdf5(folder: str | Path, out: str | Path, class_names: dict[int, str] | None = None) -> Dataset:
+    """Read every `<n>.hdf5` in `folder` (in frame order); write their images to `out/images/`."""
+    import h5py
+
+    folder, out = Path(folder), Path(out)
+    files = sorted(folder.glob("*.hdf5"), key=lambda p: (not p.stem.isdigit(), int(p.stem) if p.stem.isdigit() else 0, p.stem))
+    if not files:
+        raise BlenderProcFormatError(f"{folder}: no .hdf5 files")
+    names = dict(class_names or {})
+    samples = []
+    for file in files:
+        with h5py.File(file, "r") as container:
+            missing = [key for key in ("colors", "instance_segmaps", "instance_attribute_maps") if key not in container]
+            if missing:
+                raise BlenderProcFormatError(
+                    f"{file}: no {', '.join(missing)}; render with enable_segmentation_output(map_by=['instance', 'category_id'])"
+                )
+            colors = np.asarray(container["colors"])[..., :3].astype(np.uint8)
+            segmap = np.asarray(container["instance_segmaps"])
+            attributes = json.loads(bytes(np.asarray(container["instance_attribute_maps"]).tobytes()).decode())
+        instances = []
+        for entry in sorted(attributes, key=lambda a: int(a["idx"])):
+            category_id = int(entry.get("category_id", 0))
+            mask = segmap == int(entry["idx"])
+            if category_id == 0 or not mask.any():
+                continue
+            name = names.setdefault(category_id, str(category_id))
+            instances.append(Instance.from_mask(name, mask))
+        file_name = f"{IMAGES}/{file.stem}.png"
+        atomic_write_png(out / file_name, colors)
+        provenance = Provenance(source="render", backend="blenderproc", origin=str(file))
+        samples.append(Sample(file_name, colors.shape[1], colors.shape[0], instances, provenance))
+    return Dataset(categories_from_names([names[i] for i in sorted(names)]), samples, root=str(out))
