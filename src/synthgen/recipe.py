@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from synthgen.backends.diffusion.spec import DiffusionSpec, class_problems, path_problems
 from synthgen.distributions import Count, Number, PositiveNumber, parse
 
 PRIMITIVES = ("cube", "sphere", "cylinder", "cone", "torus", "monkey")
@@ -105,13 +106,14 @@ class Recipe(Strict):
     name: str = Field(min_length=1)
     seed: int = 0
     count: int = Field(ge=1)
-    backend: Literal["blender"] = "blender"
+    backend: Literal["blender", "diffusion"] = "blender"
     image: ImageSpec = ImageSpec()
     render: RenderSpec = RenderSpec()
     classes: list[ClassSpec] = Field(min_length=1)
     scene: SceneSpec = SceneSpec()
     labels: LabelSpec = LabelSpec()
     output: OutputSpec = OutputSpec()
+    diffusion: DiffusionSpec | None = None
     _source: Path | None = PrivateAttr(None)
 
     @field_validator("classes")
@@ -123,6 +125,12 @@ class Recipe(Strict):
                 raise ValueError(f"class name {spec.name!r} appears twice")
             seen.add(spec.name)
         return classes
+
+    @model_validator(mode="after")
+    def _diffusion_fits(self) -> Recipe:
+        if self.backend == "diffusion" and self.diffusion is None:
+            raise ValueError("backend 'diffusion' needs a 'diffusion:' block")
+        return self
 
     @property
     def source(self) -> Path | None:
@@ -188,6 +196,8 @@ def parse_recipe(data: dict[str, Any], path: Path) -> Recipe:
         raise RecipeError([f"{path}: {_location(e['loc'])}: {_message(e)}" for e in error.errors()]) from None
     recipe._source = path.resolve()
     problems = [f"{path}: {problem}" for problem in _asset_problems(recipe)]
+    if recipe.diffusion is not None:
+        problems += [f"{path}: {problem}" for problem in diffusion_problems(recipe, recipe.diffusion)]
     if problems:
         raise RecipeError(problems)
     return recipe
@@ -207,6 +217,16 @@ def _asset_problems(recipe: Recipe) -> list[str]:
         elif path.is_file() and path.suffix.lower() not in MESH_SUFFIXES:
             problems.append(f"{where}: unsupported mesh type {path.suffix!r}, expected one of {' '.join(MESH_SUFFIXES)}")
     return problems
+
+
+def diffusion_problems(recipe: Recipe, spec: DiffusionSpec) -> list[str]:
+    """Sizes the diffusion models cannot make, unknown prompt classes, missing model paths."""
+    problems = [
+        f"image.{side}: must be divisible by 8 for the diffusion backend, got {getattr(recipe.image, side)}"
+        for side in ("width", "height")
+        if recipe.backend == "diffusion" and getattr(recipe.image, side) % 8
+    ]
+    return problems + class_problems(spec, recipe.class_names) + path_problems(spec, recipe.base_dir)
 
 
 def _location(loc: tuple[Any, ...]) -> str:

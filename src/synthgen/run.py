@@ -19,11 +19,13 @@ from typing import Any
 
 from synthgen import __version__
 from synthgen.annotate import annotate
+from synthgen.backends import Render, preflight
 from synthgen.dataset import IMAGES, atomic_write_png, image_name, write_semantic
 from synthgen.labels import Dataset, Provenance, Sample
 from synthgen.output import RunOutput, claim, finalize
 from synthgen.recipe import Recipe
 from synthgen.sampling import sample
+from synthgen.scene import Scene
 
 ProgressCallback = Callable[[int, dict[str, Any] | None], None]
 
@@ -46,34 +48,50 @@ class RenderTask:
         if self._backend is None:
             from synthgen.backends import create_backend
 
-            self._backend = create_backend(self.recipe.backend, threads=self.threads)
+            self._backend = create_backend(self.recipe.backend, threads=self.threads, recipe=self.recipe)
         return self._backend
 
+    @property
+    def batch_size(self) -> int:
+        """Images rendered together (diffusion batches them; Blender renders one at a time)."""
+        return self.recipe.diffusion.batch_size if self.recipe.backend == "diffusion" else 1
+
     def __call__(self, index: int) -> dict[str, Any]:
+        return self.run_batch([index])[0]
+
+    def run_batch(self, indices: list[int]) -> list[dict[str, Any]]:
+        """Render `indices` together, then write each image and its own record."""
         started = time.perf_counter()
-        scene = sample(self.recipe, index)
-        render = self.backend.render(scene)
-        name = image_name(index)
+        scenes = [sample(self.recipe, index) for index in indices]
+        render_batch = getattr(self.backend, "render_batch", None)
+        renders = render_batch(scenes) if render_batch else [self.backend.render(scene) for scene in scenes]
+        seconds = (time.perf_counter() - started) / len(indices)
+        return [self._write(scene, render, seconds) for scene, render in zip(scenes, renders)]
+
+    def _write(self, scene: Scene, render: Render, seconds: float) -> dict[str, Any]:
+        name = image_name(scene.index)
+        provenance = {
+            "source": "render",
+            "backend": self.recipe.backend,
+            "engine": scene.engine,
+            "recipe_name": self.recipe.name,
+            "recipe_hash": self.recipe_hash,
+            "seed": self.recipe.seed,
+            "index": scene.index,
+            "synthgen_version": __version__,
+            **render.provenance,
+        }
         result = Sample(
             file_name=f"{IMAGES}/{name}.png",
             width=scene.width,
             height=scene.height,
-            instances=annotate(render.instance_map, scene, self.recipe.labels.min_area),
-            provenance=Provenance(
-                source="render",
-                backend=self.recipe.backend,
-                engine=scene.engine,
-                recipe_name=self.recipe.name,
-                recipe_hash=self.recipe_hash,
-                seed=self.recipe.seed,
-                index=index,
-                synthgen_version=__version__,
-            ),
+            instances=annotate(render.instance_map, scene, self.recipe.labels.min_area, render.instance_info),
+            provenance=Provenance(**provenance),
         )
         atomic_write_png(self.root / result.file_name, render.rgb)
         write_semantic(result, self.root, {name: i + 1 for i, name in enumerate(self.recipe.class_names)})
-        record = {"sample": result.to_dict(), "seconds": time.perf_counter() - started}
-        RunOutput(self.root).write_record(index, record)
+        record = {"sample": result.to_dict(), "seconds": seconds}
+        RunOutput(self.root).write_record(scene.index, record)
         return record
 
     def close(self) -> None:
@@ -108,6 +126,7 @@ def render_dataset(
 ) -> RunResult:
     """Render every missing image of `recipe` into `out`, then write the dataset's label files."""
     started = time.perf_counter()
+    preflight(recipe)
     output = claim(out, recipe, overwrite=overwrite)
     pending = output.pending(recipe.count)
     task = RenderTask(recipe, out, recipe.content_hash(), threads=max(1, (os.cpu_count() or 1) // max(workers, 1)))
@@ -131,29 +150,31 @@ TaskOutcome = tuple[int, dict[str, Any] | None, str | None]
 
 
 def run_local(task: RenderTask, indices: list[int], workers: int) -> Iterator[TaskOutcome]:
-    """Run `task` on each index: in this process for one worker, else in a spawned process pool."""
-    if workers <= 1 or len(indices) <= 1:
+    """Run `task` on each index (in batches of `task.batch_size`): in this process for one worker,
+    else in a spawned process pool."""
+    batches = [indices[i : i + task.batch_size] for i in range(0, len(indices), task.batch_size)]
+    if workers <= 1 or len(batches) <= 1:
         try:
-            for index in indices:
-                yield _attempt(task, index)
+            for batch in batches:
+                yield from _attempt(task, batch)
         finally:
             task.close()
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(task,)) as pool:
-        futures = {pool.submit(_run_in_worker, index): index for index in indices}
+        futures = {pool.submit(_run_in_worker, batch): batch for batch in batches}
         for future in as_completed(futures):
             try:
-                yield future.result()
+                yield from future.result()
             except BrokenProcessPool as error:
-                yield futures[future], None, f"worker process died: {error}"
+                yield from ((index, None, f"worker process died: {error}") for index in futures[future])
 
 
-def _attempt(task: RenderTask, index: int) -> TaskOutcome:
+def _attempt(task: RenderTask, batch: list[int]) -> list[TaskOutcome]:
     try:
-        return index, task(index), None
+        return [(index, record, None) for index, record in zip(batch, task.run_batch(batch))]
     except Exception as error:  # reported per image; the run goes on and ends incomplete
-        return index, None, f"{type(error).__name__}: {error}"
+        return [(index, None, f"{type(error).__name__}: {error}") for index in batch]
 
 
 _worker_task: RenderTask | None = None
@@ -164,6 +185,6 @@ def _init_worker(task: RenderTask) -> None:
     _worker_task = task
 
 
-def _run_in_worker(index: int) -> TaskOutcome:
+def _run_in_worker(batch: list[int]) -> list[TaskOutcome]:
     assert _worker_task is not None, "worker not initialised"
-    return _attempt(_worker_task, index)
+    return _attempt(_worker_task, batch)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import colorsys
 import math
+from dataclasses import replace
 
 import numpy as np
 
+from synthgen.backends.diffusion.spec import background_files
 from synthgen.recipe import ClassSpec, Recipe
 from synthgen.scene import Camera, Light, Scene, SceneObject
 
@@ -40,7 +42,7 @@ def sample(recipe: Recipe, index: int) -> Scene:
         )
         for i, ((spec, scale), (x, y)) in enumerate(zip(drafts, positions))
     )
-    return Scene(
+    scene = Scene(
         index=index,
         width=recipe.image.width,
         height=recipe.image.height,
@@ -55,6 +57,7 @@ def sample(recipe: Recipe, index: int) -> Scene:
         world_color=_color(rng, saturation=(0.0, 0.2), value=(0.6, 1.0)),
         world_strength=float(rng.uniform(0.2, 0.6)),
     )
+    return replace(scene, extra=_diffusion_choices(recipe, objects, rng)) if recipe.diffusion else scene
 
 
 def _scale(spec: ClassSpec, rng: np.random.Generator) -> float:
@@ -114,6 +117,22 @@ def _lights(recipe: Recipe, rng: np.random.Generator) -> tuple[Light, ...]:
         color = _color(rng, saturation=(0.0, 0.15), value=(1.0, 1.0))
         lights.append(Light(kind="point", location=location, energy=float(spec.energy.draw(rng)), color=color))
     return tuple(lights)
+
+
+def _diffusion_choices(recipe: Recipe, objects: tuple[SceneObject, ...], rng: np.random.Generator) -> dict:
+    """Prompt attributes, the image's generator seed and (inpaint) its background photo.
+
+    Drawn after everything else, so the Scene's layout equals the Blender recipe's layout.
+    """
+    spec = recipe.diffusion
+    attributes = {name: values[int(rng.integers(len(values)))] for name, values in sorted(spec.prompt.attributes.items())}
+    present = dict.fromkeys(o.category for o in objects) or {"scene": None}
+    prompts = {name: spec.prompt.for_class(name).format_map({**attributes, "class": name}) for name in present}
+    choices = {"prompts": prompts, "negative_prompt": spec.prompt.negative, "seed": int(rng.integers(2**31))}
+    if spec.backgrounds:
+        files = background_files(spec, recipe.base_dir)
+        choices["background"] = str(files[int(rng.integers(len(files)))])
+    return choices
 
 
 def _color(

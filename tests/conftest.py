@@ -1,0 +1,53 @@
+"""Shared fixtures. Tiny diffusion and CLIP models are built once per session, saved as a user's
+model folder would be, and loaded back through synthgen's own loading code, offline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Folders of a tiny SD pipeline, two ControlNets made from its UNet and two that do not fit it."""
+    pytest.importorskip("diffusers")
+    from synthgen.backends.diffusion.random_models import build_controlnet, build_pipeline
+
+    root = tmp_path_factory.mktemp("tiny-models")
+    unet = build_pipeline(root / "sd")
+    build_controlnet(root / "controlnet-seg", unet, seed=1)
+    build_controlnet(root / "controlnet-depth", unet, seed=2)
+    from diffusers import ControlNetModel
+
+    ControlNetModel.from_unet(unet).save_pretrained(root / "controlnet-8x", safe_serialization=True)  # VAE is 2x
+    ControlNetModel(
+        block_out_channels=(32, 64), layers_per_block=2, cross_attention_dim=16, attention_head_dim=2, norm_num_groups=8,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), conditioning_embedding_out_channels=(16, 32),
+    ).save_pretrained(root / "controlnet-other-text", safe_serialization=True)
+    return {p.name: p for p in root.iterdir()}
+
+
+@pytest.fixture(scope="session")
+def tiny_sd_folder(tiny_models: dict[str, Path]) -> Path:
+    return tiny_models["sd"]
+
+
+@pytest.fixture(scope="session")
+def tiny_controlnet_folder(tiny_models: dict[str, Path]) -> Path:
+    return tiny_models["controlnet-seg"]
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("transformers")
+    from synthgen.backends.diffusion.random_models import build_clip
+
+    folder = tmp_path_factory.mktemp("tiny-clip") / "clip"
+    build_clip(folder)
+    return folder
