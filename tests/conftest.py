@@ -51,3 +51,13 @@ def tiny_clip_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-clip") / "clip"
     build_clip(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_single_file(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny pipeline as one original-layout `.safetensors` checkpoint (its folder is the config)."""
+    from ldm_checkpoint import write_ldm_checkpoint
+
+    file = tmp_path_factory.mktemp("single-file") / "tiny-sd.safetensors"
+    write_ldm_checkpoint(tiny_models["sd"], file)
+    return file

@@ -21,7 +21,7 @@ import numpy as np
 from synthgen.labels import Instance, Sample, decode_mask
 
 Labelled = tuple[str, np.ndarray]  # (class name, boolean HxW mask)
-COLOR_LEVELS = 4  # histogram bins per channel for ContrastScorer
+COLOR_LEVELS = 8  # histogram bins per channel for ContrastScorer
 BACKGROUND_PROMPT = "a photo of an empty background"
 
 

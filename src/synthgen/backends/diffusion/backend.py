@@ -156,6 +156,7 @@ class DiffusionBackend:
                 "diffusion_seed": scene.extra["seed"] + attempt,
                 "attempts": attempt + 1,
                 "trust": {"scorer": self.spec.trust.scorer, "threshold": threshold},
+                **({"background": scene.extra["background"]} if "background" in scene.extra else {}),
             },
         }
         return Render(rgb=image, instance_map=layout.instance_map, depth=layout.depth, instance_info=info, provenance=provenance)

@@ -147,7 +147,14 @@ def _config(cls_name: str, where: str, reference: str, config: str | None, base_
 
 def preflight(recipe: Recipe) -> None:
     """Check device, model references and fit from configs alone, before any image is made."""
-    spec, base_dir = recipe.diffusion, recipe.base_dir
+    try:
+        _check_configs(recipe.diffusion, recipe.base_dir)
+    except RecipeError as error:
+        where = f"{recipe.source}: " if recipe.source else ""
+        raise RecipeError([where + problem for problem in error.problems]) from None
+
+
+def _check_configs(spec: DiffusionSpec, base_dir: Path) -> None:
     device_and_dtype(spec)
     unet = _config("UNet2DConditionModel", "diffusion.model", spec.model, spec.config, base_dir, "unet")
     vae = _config("AutoencoderKL", "diffusion.model", spec.model, spec.config, base_dir, "vae")

@@ -18,7 +18,7 @@ SIZES: dict[str, dict[str, Any]] = {
             up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
         ),
         "vae": dict(
-            block_out_channels=(32, 64), norm_num_groups=8, sample_size=64, latent_channels=4,
+            block_out_channels=(32, 64), layers_per_block=2, norm_num_groups=8, sample_size=64, latent_channels=4,
             down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
         ),
         "text": dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, projection_dim=32),
@@ -31,7 +31,7 @@ SIZES: dict[str, dict[str, Any]] = {
             up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
         ),
         "vae": dict(
-            block_out_channels=(128, 256, 512, 512), sample_size=512, latent_channels=4,
+            block_out_channels=(128, 256, 512, 512), layers_per_block=2, sample_size=512, latent_channels=4,
             down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
         ),
         "text": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, projection_dim=768),
