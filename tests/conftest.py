@@ -13,6 +13,15 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Load triton before any test renders with Blender (imported after a render, it crashes)."""
+    try:
+        from synthgen.backends.diffusion.backend import preload_triton
+    except ImportError:  # no diffusion extra installed
+        return
+    preload_triton()
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Folders of a tiny SD pipeline, two ControlNets made from its UNet and two that do not fit it."""

@@ -33,6 +33,7 @@ class DiffusionBackend:
     def __init__(self, recipe: Recipe, threads: int = 0):
         import torch
 
+        preload_triton()
         from synthgen.backends.blender import BlenderBackend
 
         if threads:
@@ -160,6 +161,15 @@ class DiffusionBackend:
             },
         }
         return Render(rgb=image, instance_map=layout.instance_map, depth=layout.depth, instance_info=info, provenance=provenance)
+
+
+def preload_triton() -> None:
+    """Import triton (torch's kernel compiler) now: imported first after a Blender render, it crashes
+    the process (their bundled native libraries clash), and torch or transformers may import it lazily."""
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        pass
 
 
 def image_prompt(scene: Scene) -> str:
