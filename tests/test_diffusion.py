@@ -76,7 +76,11 @@ def test_same_seed_same_bytes_other_seed_other_image(tmp_path, tiny_models):
 
 
 def test_restyle_keeps_the_blender_labels(tmp_path, tiny_models):
-    recipe = make_recipe(tmp_path, tiny_models, mode="restyle", strength=0.5)
+    nets = [
+        {"model": str(tiny_models["controlnet-depth"]), "conditioning": "depth"},
+        {"model": str(tiny_models["controlnet-seg"]), "conditioning": "canny", "scale": 0.5},
+    ]
+    recipe = make_recipe(tmp_path, tiny_models, mode="restyle", strength=0.5, controlnet=nets)  # batch of 2
     blender = recipe.model_copy(update={"backend": "blender", "diffusion": None})
     restyled, rendered = render_ok(recipe, tmp_path / "restyle"), render_ok(blender, tmp_path / "blender")
     keys = ("category_id", "bbox", "segmentation", "area")

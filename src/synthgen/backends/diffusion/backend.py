@@ -82,6 +82,9 @@ class DiffusionBackend:
         }
         if self.spec.mode == "inpaint":
             return self._inpaint(scenes, layouts, generators, common)
+        if self.spec.mode == "restyle" and len(self.spec.controlnet) > 1 and len(scenes) > 1:
+            # diffusers' ControlNet img2img takes several ControlNets for one image at a time only
+            return [image for i in range(len(scenes)) for image in self._generate(scenes[i : i + 1], layouts[i : i + 1], attempt)]
         common.update(
             prompt=[image_prompt(scene) for scene in scenes],
             negative_prompt=[scene.extra["negative_prompt"] for scene in scenes],
@@ -92,6 +95,8 @@ class DiffusionBackend:
             scales = [net.scale for net in self.spec.controlnet]
             common["controlnet_conditioning_scale"] = scales[0] if len(scales) == 1 else scales
             control = controls[0] if len(controls) == 1 else controls
+            if self.spec.mode == "restyle" and len(controls) > 1:
+                control = [images[0] for images in controls]
             common["image" if self.spec.mode == "layout" else "control_image"] = control
         if self.spec.mode == "layout":
             common.update(height=scenes[0].height, width=scenes[0].width)
