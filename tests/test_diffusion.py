@@ -65,13 +65,15 @@ def test_layout_mode_makes_a_checked_dataset_with_diffusion_provenance(tmp_path,
     assert provenance["extra"]["prompt"].startswith(("a cube on", "a ball on"))
 
 
-def test_same_seed_same_bytes_other_seed_other_image(tmp_path, tiny_models):
+def test_same_seed_same_bytes_across_batches_and_resume_other_seed_other_image(tmp_path, tiny_models):
     recipe = make_recipe(tmp_path, tiny_models)
     render_ok(recipe, tmp_path / "a")
-    render_ok(recipe.with_overrides(count=1), tmp_path / "b")  # batch of one, not of two: same bytes
+    render_ok(recipe.with_overrides(count=1), tmp_path / "b")  # a batch of one, not of two
+    assert render_dataset(recipe, tmp_path / "b").resumed == 1  # then resumed to two images
     render_ok(recipe.with_overrides(seed=6), tmp_path / "c")
     a, b, c = pixels(tmp_path / "a"), pixels(tmp_path / "b"), pixels(tmp_path / "c")
-    assert np.array_equal(a[0], b[0])
+    assert all(np.array_equal(x, y) for x, y in zip(a, b)) and len(b) == 2
+    assert (tmp_path / "a" / "annotations.json").read_bytes() == (tmp_path / "b" / "annotations.json").read_bytes()
     assert not np.array_equal(a[0], c[0])
 
 
@@ -151,6 +153,27 @@ def test_a_controlnet_that_does_not_fit_fails_before_rendering(tmp_path, tiny_mo
         render_dataset(recipe, tmp_path / "out")
     assert error.value.problems == [f"{tmp_path / 'recipe.yaml'}: diffusion.controlnet[0]: {message}"]
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_reports_the_trust_gate_and_model_errors_in_one_line(tmp_path, tiny_models):
+    import yaml
+    from typer.testing import CliRunner
+
+    from synthgen.cli import app
+
+    recipe = make_recipe(tmp_path, tiny_models, trust={"scorer": "contrast", "threshold": 0.0})
+    data = recipe.model_dump(mode="json", exclude_defaults=True)
+    (tmp_path / "ok.yaml").write_text(yaml.safe_dump({**data, "version": 1, "count": 1}))
+    result = CliRunner().invoke(app, ["render", str(tmp_path / "ok.yaml"), "-o", str(tmp_path / "out"), "--log", "json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["trust"]["dropped"] == 0 and summary["trust"]["kept"] == summary["trust"]["scored"] > 0
+    data["diffusion"]["controlnet"] = [{"model": str(tiny_models["controlnet-8x"])}]
+    (tmp_path / "misfit.yaml").write_text(yaml.safe_dump({**data, "version": 1}))
+    result = CliRunner().invoke(app, ["render", str(tmp_path / "misfit.yaml"), "-o", str(tmp_path / "misfit")])
+    assert result.exit_code == 1
+    assert "diffusion.controlnet[0]: does not fit the base model" in result.output
+    assert not (tmp_path / "misfit").exists()
 
 
 def test_a_hub_id_that_is_not_here_fails_in_one_line(tmp_path, tiny_models):

@@ -95,10 +95,26 @@ def test_examples_render_with_tiny_models_in_place_of_hub_models(example, tmp_pa
 
     recipe = load_recipe(example).with_overrides(count=2)
     nets = [net.model_copy(update={"model": str(tiny_models["controlnet-seg"])}) for net in recipe.diffusion.controlnet]
-    spec = recipe.diffusion.model_copy(update={"model": str(tiny_models["sd"]), "controlnet": nets, "steps": 2})
+    trust = recipe.diffusion.trust
+    if trust.scorer == "clip":
+        trust = trust.model_copy(update={"model": str(tiny_clip_folder)})
+    spec = recipe.diffusion.model_copy(update={"model": str(tiny_models["sd"]), "controlnet": nets, "steps": 2, "trust": trust})
     small = recipe.model_copy(update={"diffusion": spec, "image": recipe.image.model_copy(update={"width": 64, "height": 48})})
     small._source = recipe.source
     result = render_dataset(small, tmp_path / "out")
     assert result.complete, result.failures
     report = check_dataset(tmp_path / "out")
     assert report.ok, report.problems
+    provenance = result.dataset.samples[0].provenance
+    assert provenance.source == "diffusion" and provenance.extra["trust"]["scorer"] == recipe.diffusion.trust.scorer
+
+
+def test_a_clip_model_that_is_not_here_fails_before_rendering(tmp_path, tiny_models):
+    from synthgen.backends import preflight
+
+    data = recipe_data(model=str(tiny_models["sd"]), controlnet=str(tiny_models["controlnet-seg"]))
+    data["diffusion"]["trust"] = {"scorer": "clip", "model": "nobody/no-such-clip"}
+    with pytest.raises(RecipeError) as error:
+        preflight(parse_recipe(data, tmp_path / "r.yaml"))
+    (line,) = error.value.problems
+    assert line.startswith(f"{tmp_path / 'r.yaml'}: diffusion.trust.model: cannot load 'nobody/no-such-clip': ")

@@ -69,6 +69,7 @@ def render(
 ) -> None:
     """Render a recipe into a dataset folder (resumes an interrupted run of the same recipe)."""
     from synthgen.output import OutputError
+    from synthgen.recipe import RecipeError
     from synthgen.run import render_dataset
 
     loaded = _load(recipe, count, seed)
@@ -77,7 +78,7 @@ def render(
     try:
         with reporter:
             result = render_dataset(loaded, out, workers=workers, overwrite=overwrite, on_progress=reporter.advance)
-    except OutputError as error:
+    except (OutputError, RecipeError) as error:
         fail(str(error))
     reporter.finish(result, loaded.class_names)
     if not result.complete:
@@ -122,6 +123,8 @@ class _Reporter:
             self.progress.update(self.task, advance=1, rate=f"{speed:.2f} img/s" if speed else "")
 
     def finish(self, result, class_names: list[str]) -> None:
+        from synthgen.trust import summarize
+
         counts = {name: 0 for name in class_names}
         if result.dataset:
             for sample in result.dataset.samples:
@@ -133,6 +136,9 @@ class _Reporter:
             "resumed": result.resumed, "failed": len(result.failures), "instances_per_class": counts,
             "seconds": round(result.seconds, 2), "images_per_second": round(rate, 3), "complete": result.complete,
         }
+        trust = summarize(result.dataset.samples) if result.dataset else None
+        if trust:
+            summary["trust"] = trust
         if self.json_log:
             print(json.dumps(summary), flush=True)
         elif not self.quiet:
@@ -141,6 +147,8 @@ class _Reporter:
                 table.add_row(key.replace("_", " "), str(summary[key]))
             for name, n in counts.items():
                 table.add_row(f"instances: {name}", str(n))
+            if trust:
+                table.add_row("trust gate", f"{trust['scored']} scored, {trust['kept']} kept, {trust['dropped']} dropped")
             console.print(table)
 
 

@@ -159,10 +159,22 @@ def _check_configs(spec: DiffusionSpec, base_dir: Path) -> None:
     unet = _config("UNet2DConditionModel", "diffusion.model", spec.model, spec.config, base_dir, "unet")
     vae = _config("AutoencoderKL", "diffusion.model", spec.model, spec.config, base_dir, "vae")
     nets = [_controlnet_config(i, net, base_dir) for i, net in enumerate(spec.controlnet)]
+    if spec.trust.scorer == "clip":
+        _check_trust_model(str(spec.trust.model), base_dir)
     if unet is not None and vae is not None and all(n is not None for n in nets):
         problems = fit_problems(unet, vae, nets)  # type: ignore[arg-type]
         if problems:
             raise RecipeError(problems)
+
+
+def _check_trust_model(reference: str, base_dir: Path) -> None:
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(resolve_model(reference, base_dir))
+    except (OSError, ValueError) as error:
+        first = str(error).strip().splitlines()[0]
+        raise ModelError("diffusion.trust.model", f"cannot load {reference!r}: {first}") from None
 
 
 def _controlnet_config(i: int, net: ControlNetSpec, base_dir: Path) -> dict[str, Any] | None:
