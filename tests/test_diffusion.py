@@ -77,11 +77,15 @@ def test_same_seed_same_bytes_across_batches_and_resume_other_seed_other_image(t
     assert not np.array_equal(a[0], c[0])
 
 
-def test_restyle_keeps_the_blender_labels(tmp_path, tiny_models):
-    nets = [
-        {"model": str(tiny_models["controlnet-depth"]), "conditioning": "depth"},
-        {"model": str(tiny_models["controlnet-seg"]), "conditioning": "canny", "scale": 0.5},
-    ]
+@pytest.mark.parametrize("controlnets", ["depth+canny", "none"])
+def test_restyle_keeps_the_blender_labels(tmp_path, tiny_models, controlnets):
+    nets = {
+        "depth+canny": [
+            {"model": str(tiny_models["controlnet-depth"]), "conditioning": "depth"},
+            {"model": str(tiny_models["controlnet-seg"]), "conditioning": "canny", "scale": 0.5},
+        ],
+        "none": [],
+    }[controlnets]
     recipe = make_recipe(tmp_path, tiny_models, mode="restyle", strength=0.5, controlnet=nets)  # batch of 2
     blender = recipe.model_copy(update={"backend": "blender", "diffusion": None})
     restyled, rendered = render_ok(recipe, tmp_path / "restyle"), render_ok(blender, tmp_path / "blender")
@@ -92,7 +96,8 @@ def test_restyle_keeps_the_blender_labels(tmp_path, tiny_models):
 
 
 def test_inpaint_paints_inside_masks_and_keeps_the_photo_elsewhere(tmp_path, tiny_models):
-    recipe = make_recipe(tmp_path, tiny_models, mode="inpaint", backgrounds=str(PHOTOS), controlnet=[])
+    net = {"model": str(tiny_models["controlnet-seg"]), "conditioning": "segmentation"}
+    recipe = make_recipe(tmp_path, tiny_models, mode="inpaint", backgrounds=str(PHOTOS), controlnet=[net])
     coco = render_ok(recipe, tmp_path / "out")
     image = coco["images"][0]
     assert Path(image["provenance"]["extra"]["background"]).parent == PHOTOS
