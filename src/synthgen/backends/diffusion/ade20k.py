@@ -50,4 +50,6 @@ GROUND = "floor"
 
 def color_of(name: str) -> tuple[int, int, int]:
     """The palette colour of an ADE20K class name (KeyError if it is not one)."""
+    if name not in NAMES:
+        raise KeyError(f"{name!r} is not an ADE20K class")
     return PALETTE[NAMES.index(name)]
