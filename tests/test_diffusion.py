@@ -122,10 +122,10 @@ def test_multi_controlnet_uses_every_conditioning_and_weight(tmp_path, tiny_mode
         {"model": str(tiny_models["controlnet-depth"]), "conditioning": "depth", "scale": 1.0},
     ]
     ade = {"cube": "box", "ball": "ball"}
-    recipe = make_recipe(tmp_path, tiny_models, controlnet=nets, ade20k_classes=ade)
+    recipe = make_recipe(tmp_path, tiny_models, controlnet=nets, ade20k_classes=ade).with_overrides(count=1)
     render_ok(recipe, tmp_path / "both")
     muted = make_recipe(tmp_path, tiny_models, controlnet=[nets[0], {**nets[1], "scale": 0.0}], ade20k_classes=ade)
-    render_ok(muted, tmp_path / "muted")
+    render_ok(muted.with_overrides(count=1), tmp_path / "muted")
     assert not np.array_equal(pixels(tmp_path / "both")[0], pixels(tmp_path / "muted")[0])
 
 
@@ -138,7 +138,7 @@ def test_single_file_checkpoint_with_local_config_folder(tmp_path, tiny_models, 
 
 def test_trust_gate_regenerates_then_drops_as_ignore_regions(tmp_path, tiny_models):
     trust = {"scorer": "contrast", "threshold": 1.0, "action": "regenerate", "retries": 1}
-    coco = render_ok(make_recipe(tmp_path, tiny_models, trust=trust), tmp_path / "out")
+    coco = render_ok(make_recipe(tmp_path, tiny_models, trust=trust).with_overrides(count=1), tmp_path / "out")
     assert all(image["provenance"]["extra"]["attempts"] == 2 for image in coco["images"])
     assert coco["annotations"] and all(a["iscrowd"] == 1 and a["attributes"]["trust"] == "dropped" for a in coco["annotations"])
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())

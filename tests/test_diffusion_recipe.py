@@ -93,7 +93,7 @@ def test_examples_render_with_tiny_models_in_place_of_hub_models(example, tmp_pa
     from synthgen.check import check_dataset
     from synthgen.run import render_dataset
 
-    recipe = load_recipe(example).with_overrides(count=2)
+    recipe = load_recipe(example).with_overrides(count=1)
     nets = [net.model_copy(update={"model": str(tiny_models["controlnet-seg"])}) for net in recipe.diffusion.controlnet]
     trust = recipe.diffusion.trust
     if trust.scorer == "clip":
