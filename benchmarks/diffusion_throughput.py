@@ -6,7 +6,7 @@
 
 Random weights are built from the architecture's config when no `--model` is given (throughput does
 not depend on weight values). Both sides load their model first and warm up on one batch; then
-each makes `--batches` batches of `--batch-size` images. synthgen's side is the whole per-image
+each makes `--batches` batches of `--batch-size` images, and images/s comes from the median batch. synthgen's side is the whole per-image
 work (Blender layout render, conditioning, diffusion, trust gate, labels, files); the bare loop
 only calls the pipeline on precomputed control images. Prints one JSON line.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -38,7 +39,19 @@ def recipe_for(args: argparse.Namespace, model: str, controlnet: str, workdir: P
     return parse_recipe(data, workdir / "recipe.yaml")
 
 
-def time_synthgen(recipe, workdir: Path) -> float:
+def per_second(batch_size: int, durations: list[tuple[float, float]]) -> tuple[float, float]:
+    """Images per second of wall time and of this process's CPU time, from the median batch
+    (CPU time is the steadier measure on a shared machine; wall time is what a GPU run reports)."""
+    return tuple(batch_size / statistics.median(d[k] for d in durations) for k in (0, 1))  # type: ignore[return-value]
+
+
+def timed(work) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    work()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def time_synthgen(recipe, workdir: Path) -> tuple[float, float]:
     """Images per second of synthgen's per-batch work, after a warm-up batch."""
     from synthgen.run import RenderTask
 
@@ -46,15 +59,12 @@ def time_synthgen(recipe, workdir: Path) -> float:
     size = recipe.diffusion.batch_size
     batches = [list(range(i, i + size)) for i in range(0, recipe.count, size)]
     task.run_batch(batches[0])
-    started = time.perf_counter()
-    for batch in batches[1:]:
-        task.run_batch(batch)
-    seconds = time.perf_counter() - started
+    durations = [timed(lambda: task.run_batch(batch)) for batch in batches[1:]]
     task.close()
-    return (len(batches) - 1) * size / seconds
+    return per_second(size, durations)
 
 
-def time_bare_loop(recipe) -> float:
+def time_bare_loop(recipe) -> tuple[float, float]:
     """Images per second of the same pipeline called directly on the same control images."""
     import torch
     from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
@@ -85,11 +95,7 @@ def time_bare_loop(recipe) -> float:
              generator=generators, output_type="np")  # fmt: skip
 
     one_batch()
-    batches = recipe.count // spec.batch_size - 1
-    started = time.perf_counter()
-    for _ in range(batches):
-        one_batch()
-    return batches * spec.batch_size / (time.perf_counter() - started)
+    return per_second(spec.batch_size, [timed(one_batch) for _ in range(recipe.count // spec.batch_size - 1)])
 
 
 def main() -> None:
@@ -122,8 +128,9 @@ def main() -> None:
         ours = time_synthgen(recipe, workdir)
     result = {
         "size": args.model or args.size, "device": args.device, "image": f"{args.width}x{args.height}", "steps": args.steps,
-        "batch_size": args.batch_size, "bare_images_per_s": round(bare, 3), "synthgen_images_per_s": round(ours, 3),
-        "ratio": round(ours / bare, 3),
+        "batch_size": args.batch_size, "bare_images_per_s": round(bare[0], 3), "synthgen_images_per_s": round(ours[0], 3),
+        "ratio": round(ours[0] / bare[0], 3), "bare_images_per_cpu_s": round(bare[1], 3),
+        "synthgen_images_per_cpu_s": round(ours[1], 3), "cpu_ratio": round(ours[1] / bare[1], 3),
     }  # fmt: skip
     print(json.dumps(result))
 
