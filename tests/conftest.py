@@ -70,3 +70,14 @@ def tiny_single_file(tiny_models: dict[str, Path], tmp_path_factory: pytest.Temp
     file = tmp_path_factory.mktemp("single-file") / "tiny-sd.safetensors"
     write_ldm_checkpoint(tiny_models["sd"], file)
     return file
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny SDXL pipeline folder and a ControlNet made from its UNet."""
+    pytest.importorskip("diffusers")
+    from synthgen.backends.diffusion.random_models import build_controlnet, build_sdxl_pipeline
+
+    root = tmp_path_factory.mktemp("tiny-sdxl")
+    build_controlnet(root / "controlnet", build_sdxl_pipeline(root / "sdxl"))
+    return {"sdxl": root / "sdxl", "controlnet": root / "controlnet"}

@@ -129,6 +129,12 @@ def test_multi_controlnet_uses_every_conditioning_and_weight(tmp_path, tiny_mode
     assert not np.array_equal(pixels(tmp_path / "both")[0], pixels(tmp_path / "muted")[0])
 
 
+def test_sdxl_family_layout(tmp_path, tiny_models, tiny_sdxl_folders):
+    sdxl = {"family": "sdxl", "model": str(tiny_sdxl_folders["sdxl"]), "controlnet": [str(tiny_sdxl_folders["controlnet"])]}
+    coco = render_ok(make_recipe(tmp_path, tiny_models, **sdxl), tmp_path / "out")
+    assert coco["annotations"] and coco["images"][0]["provenance"]["model_ids"]["model"] == str(tiny_sdxl_folders["sdxl"])
+
+
 def test_single_file_checkpoint_with_local_config_folder(tmp_path, tiny_models, tiny_single_file):
     recipe = make_recipe(tmp_path, tiny_models, model=str(tiny_single_file), config=str(tiny_models["sd"]))
     render_ok(recipe.with_overrides(count=1), tmp_path / "single")

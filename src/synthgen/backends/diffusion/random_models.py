@@ -85,6 +85,31 @@ def build_pipeline(folder: Path, size: str = "tiny", seed: int = 0) -> Any:
     return unet
 
 
+def build_sdxl_pipeline(folder: Path, seed: int = 0) -> Any:
+    """Save a tiny random StableDiffusionXLPipeline (two text encoders, text-time conditioning); return its UNet."""
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        **{**SIZES["tiny"]["unet"], "cross_attention_dim": 64, "attention_head_dim": (2, 4)},
+        use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=8,
+        projection_class_embeddings_input_dim=6 * 8 + 32,
+    )  # fmt: skip
+    pipe = StableDiffusionXLPipeline(
+        unet=unet,
+        vae=AutoencoderKL(**SIZES["tiny"]["vae"]),
+        text_encoder=CLIPTextModel(text_config("tiny")),
+        text_encoder_2=CLIPTextModelWithProjection(text_config("tiny")),
+        tokenizer=byte_level_tokenizer(),
+        tokenizer_2=byte_level_tokenizer(),
+        scheduler=EulerDiscreteScheduler(**{k: v for k, v in SCHEDULER.items() if k not in ("clip_sample", "set_alpha_to_one")}),
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return unet
+
+
 def build_controlnet(folder: Path, unet: Any, size: str = "tiny", seed: int = 1) -> None:
     """Save a random ControlNet made from `unet` (ControlNetModel.from_unet) to `folder`."""
     import torch
