@@ -122,11 +122,14 @@ def test_multi_controlnet_uses_every_conditioning_and_weight(tmp_path, tiny_mode
         {"model": str(tiny_models["controlnet-depth"]), "conditioning": "depth", "scale": 1.0},
     ]
     ade = {"cube": "box", "ball": "ball"}
-    recipe = make_recipe(tmp_path, tiny_models, controlnet=nets, ade20k_classes=ade).with_overrides(count=1)
-    render_ok(recipe, tmp_path / "both")
+    recipe = make_recipe(tmp_path, tiny_models, controlnet=nets, ade20k_classes=ade)
+    render_ok(recipe, tmp_path / "batch")  # two images in one batch
+    render_ok(recipe.with_overrides(count=1), tmp_path / "single")
     muted = make_recipe(tmp_path, tiny_models, controlnet=[nets[0], {**nets[1], "scale": 0.0}], ade20k_classes=ade)
     render_ok(muted.with_overrides(count=1), tmp_path / "muted")
-    assert not np.array_equal(pixels(tmp_path / "both")[0], pixels(tmp_path / "muted")[0])
+    single = pixels(tmp_path / "single")[0]
+    assert np.array_equal(pixels(tmp_path / "batch")[0], single)  # each image gets its own control images
+    assert not np.array_equal(single, pixels(tmp_path / "muted")[0])
 
 
 def test_sdxl_family_layout(tmp_path, tiny_models, tiny_sdxl_folders):

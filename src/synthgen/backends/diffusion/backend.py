@@ -94,9 +94,9 @@ class DiffusionBackend:
             controls = [self._controls(scenes, layouts, net.conditioning) for net in self.spec.controlnet]
             scales = [net.scale for net in self.spec.controlnet]
             common["controlnet_conditioning_scale"] = scales[0] if len(scales) == 1 else scales
-            control = controls[0] if len(controls) == 1 else controls
+            control = controls[0] if len(controls) == 1 else [list(per_image) for per_image in zip(*controls)]
             if self.spec.mode == "restyle" and len(controls) > 1:
-                control = [images[0] for images in controls]
+                control = control[0]  # one image: a flat list, one control image per ControlNet
             common["image" if self.spec.mode == "layout" else "control_image"] = control
         if self.spec.mode == "layout":
             common.update(height=scenes[0].height, width=scenes[0].width)
