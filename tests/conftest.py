@@ -1,4 +1,6 @@
-"""Shared fixtures: tiny recipes and one small real Blender render reused across tests."""
+"""Shared fixtures: tiny recipes, one small real Blender render reused across tests, the real COCO
+photos, and tiny diffusion and CLIP models (built once per session, saved as a user's model folder
+would be, and loaded back through synthgen's own loading code, offline)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import yaml
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -71,3 +74,73 @@ def coco_person() -> Path:
     if not (folder / "test_coco.json").is_file():
         pytest.fail(f"real test photos not found at {folder}; set SYNTHGEN_COCO_PERSON")
     return folder
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Load triton before any test renders with Blender (imported after a render, it crashes)."""
+    try:
+        from synthgen.backends.diffusion.backend import preload_triton
+    except ImportError:  # no diffusion extra installed
+        return
+    preload_triton()
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Folders of a tiny SD pipeline, two ControlNets made from its UNet and two that do not fit it."""
+    pytest.importorskip("diffusers")
+    from synthgen.backends.diffusion.random_models import build_controlnet, build_pipeline
+
+    root = tmp_path_factory.mktemp("tiny-models")
+    unet = build_pipeline(root / "sd")
+    build_controlnet(root / "controlnet-seg", unet, seed=1)
+    build_controlnet(root / "controlnet-depth", unet, seed=2)
+    from diffusers import ControlNetModel
+
+    ControlNetModel.from_unet(unet).save_pretrained(root / "controlnet-8x", safe_serialization=True)  # VAE is 2x
+    ControlNetModel(
+        block_out_channels=(32, 64), layers_per_block=2, cross_attention_dim=16, attention_head_dim=2, norm_num_groups=8,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), conditioning_embedding_out_channels=(16, 32),
+    ).save_pretrained(root / "controlnet-other-text", safe_serialization=True)
+    return {p.name: p for p in root.iterdir()}
+
+
+@pytest.fixture(scope="session")
+def tiny_sd_folder(tiny_models: dict[str, Path]) -> Path:
+    return tiny_models["sd"]
+
+
+@pytest.fixture(scope="session")
+def tiny_controlnet_folder(tiny_models: dict[str, Path]) -> Path:
+    return tiny_models["controlnet-seg"]
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("transformers")
+    from synthgen.backends.diffusion.random_models import build_clip
+
+    folder = tmp_path_factory.mktemp("tiny-clip") / "clip"
+    build_clip(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_single_file(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny pipeline as one original-layout `.safetensors` checkpoint (its folder is the config)."""
+    from ldm_checkpoint import write_ldm_checkpoint
+
+    file = tmp_path_factory.mktemp("single-file") / "tiny-sd.safetensors"
+    write_ldm_checkpoint(tiny_models["sd"], file)
+    return file
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny SDXL pipeline folder and a ControlNet made from its UNet."""
+    pytest.importorskip("diffusers")
+    from synthgen.backends.diffusion.random_models import build_controlnet, build_sdxl_pipeline
+
+    root = tmp_path_factory.mktemp("tiny-sdxl")
+    build_controlnet(root / "controlnet", build_sdxl_pipeline(root / "sdxl"))
+    return {"sdxl": root / "sdxl", "controlnet": root / "controlnet"}

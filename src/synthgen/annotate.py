@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from synthgen.labels import Instance, encode_mask
@@ -17,6 +19,7 @@ def annotate(
     truncated: frozenset[int] | None = None,
     min_visibility: float = 0.0,
     keep_amodal: bool = False,
+    instance_info: dict[int, dict[str, Any]] | None = None,
 ) -> list[Instance]:
     """One Instance per labelled object with at least `min_area` visible pixels, in instance-id order.
 
@@ -25,6 +28,7 @@ def annotate(
     amodal pixels, and instances under `min_visibility` are dropped; `keep_amodal` stores the amodal
     mask (joined with the visible one) on the instance. `truncated` (ids reaching outside the frame) comes from the backend;
     without it, an instance is truncated when its visible mask touches the image border.
+    `instance_info` adds Instance fields per instance id (e.g. a backend's trust `score`, `iscrowd`).
     """
     ids, areas = np.unique(instance_map, return_counts=True)
     visible = {int(i): int(a) for i, a in zip(ids, areas) if i != 0}
@@ -40,7 +44,8 @@ def annotate(
             if visibility < min_visibility:
                 continue
         is_truncated = obj.instance_id in truncated if truncated is not None else touches_border(mask)
-        instance = Instance.from_mask(obj.category, mask, truncated=is_truncated, visibility=visibility)
+        info = (instance_info or {}).get(obj.instance_id, {})
+        instance = Instance.from_mask(obj.category, mask, truncated=is_truncated, visibility=visibility, **info)
         if keep_amodal:
             instance.amodal_mask = encode_mask(amodal_mask)
         instances.append(instance)

@@ -83,6 +83,7 @@ def render(
     """Render a recipe into a dataset folder (resumes an interrupted run of the same recipe, with either executor)."""
     from synthgen.executors import ExecutorError
     from synthgen.output import OutputError
+    from synthgen.recipe import RecipeError
     from synthgen.run import render_dataset
 
     ray_flags = {"--address": address, "--num-cpus": num_cpus, "--memory": memory, "--num-gpus": num_gpus,
@@ -103,7 +104,7 @@ def render(
                 loaded, out, workers=workers, overwrite=overwrite, on_progress=reporter.advance,
                 executor=executor.value, ray_options=ray_options,
             )
-    except (OutputError, ExecutorError) as error:
+    except (OutputError, ExecutorError, RecipeError) as error:
         fail(str(error))
     reporter.finish(result, loaded.class_names)
     if not result.complete:
@@ -163,6 +164,8 @@ class _Reporter:
             self.progress.update(self.task, advance=1, rate=f"{speed:.2f} img/s" if speed else "")
 
     def finish(self, result, class_names: list[str]) -> None:
+        from synthgen.trust import summarize
+
         counts = {name: 0 for name in class_names}
         if result.dataset:
             for sample in result.dataset.samples:
@@ -176,6 +179,9 @@ class _Reporter:
         }
         if result.images_per_node:
             summary["ray_nodes"] = len(result.images_per_node)
+        trust = summarize(result.dataset.samples) if result.dataset else None
+        if trust:
+            summary["trust"] = trust
         if self.json_log:
             print(json.dumps(summary), flush=True)
         elif not self.quiet:
@@ -185,6 +191,8 @@ class _Reporter:
                     table.add_row(key.replace("_", " "), str(summary[key]))
             for name, n in counts.items():
                 table.add_row(f"instances: {name}", str(n))
+            if trust:
+                table.add_row("trust gate", f"{trust['scored']} scored, {trust['kept']} kept, {trust['dropped']} dropped")
             console.print(table)
 
 

@@ -18,6 +18,7 @@ from synthgen import __version__
 from synthgen.dataset import ANNOTATIONS, IMAGES, MANIFEST, SEMANTIC, STATE, atomic_write_json, write_labels
 from synthgen.labels import Dataset, Sample, categories_from_names
 from synthgen.recipe import Recipe
+from synthgen.trust import summarize
 
 LOCK = "lock.json"
 RECORDS = "samples"
@@ -110,6 +111,7 @@ def finalize(output: RunOutput, recipe: Recipe, timings: dict[str, float]) -> Da
         "instances": sum(counts.values()),
         "instances_per_class": counts,
         "timings": timings,
+        **({"trust": trust} if (trust := summarize(samples)) else {}),
         "versions": versions(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from synthgen.backends.diffusion.spec import DiffusionSpec, class_problems, path_problems
 from synthgen.distributions import Count, Number, PositiveNumber, parse
 
 PRIMITIVES = ("cube", "sphere", "cylinder", "cone", "torus", "monkey")
@@ -189,7 +190,7 @@ class Recipe(Strict):
     name: str = Field(min_length=1)
     seed: int = 0
     count: int = Field(ge=1)
-    backend: Literal["blender", "blenderproc"] = "blender"
+    backend: Literal["blender", "blenderproc", "diffusion"] = "blender"
     image: ImageSpec = ImageSpec()
     render: RenderSpec = RenderSpec()
     classes: list[ClassSpec] = Field(min_length=1)
@@ -198,6 +199,7 @@ class Recipe(Strict):
     output: OutputSpec = OutputSpec()
     resources: ResourceSpec = ResourceSpec()
     augment: list[dict[str, Any]] = Field([], description="albumentations transforms: [{name: ..., <param>: ...}]")
+    diffusion: DiffusionSpec | None = None
     _source: Path | None = PrivateAttr(None)
 
     @field_validator("classes")
@@ -214,6 +216,12 @@ class Recipe(Strict):
     def _backend_can_label(self) -> Recipe:
         if self.backend == "blenderproc" and (self.labels.amodal or self.labels.min_visibility > 0):
             raise ValueError("labels.amodal and labels.min_visibility need backend 'blender' (blenderproc renders no amodal masks)")
+        return self
+
+    @model_validator(mode="after")
+    def _diffusion_fits(self) -> Recipe:
+        if self.backend == "diffusion" and self.diffusion is None:
+            raise ValueError("backend 'diffusion' needs a 'diffusion:' block")
         return self
 
     @property
@@ -311,6 +319,8 @@ def parse_recipe(data: dict[str, Any], path: Path) -> Recipe:
         raise RecipeError([f"{path}: {_location(e['loc'])}: {_message(e)}" for e in error.errors()]) from None
     recipe._source = path.resolve()
     problems = [f"{path}: {problem}" for problem in _asset_problems(recipe)]
+    if recipe.diffusion is not None:
+        problems += [f"{path}: {problem}" for problem in diffusion_problems(recipe, recipe.diffusion)]
     if problems:
         raise RecipeError(problems)
     return recipe
@@ -332,6 +342,16 @@ def _asset_problems(recipe: Recipe) -> list[str]:
 
         problems.extend(augment_problems(recipe.augment))
     return problems
+
+
+def diffusion_problems(recipe: Recipe, spec: DiffusionSpec) -> list[str]:
+    """Sizes the diffusion models cannot make, unknown prompt classes, missing model paths."""
+    problems = [
+        f"image.{side}: must be divisible by 8 for the diffusion backend, got {getattr(recipe.image, side)}"
+        for side in ("width", "height")
+        if recipe.backend == "diffusion" and getattr(recipe.image, side) % 8
+    ]
+    return problems + class_problems(spec, recipe.class_names) + path_problems(spec, recipe.base_dir)
 
 
 def _location(loc: tuple[Any, ...]) -> str:

@@ -9,7 +9,6 @@ run started by one executor can be finished by another.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from synthgen import __version__
 from synthgen.annotate import annotate
-from synthgen.backends import Render
+from synthgen.backends import Render, preflight
 from synthgen.dataset import IMAGES, atomic_write_png, image_name, write_semantic
 from synthgen.executors import EXECUTORS, TaskOutcome
 from synthgen.executors.local import run_local
@@ -26,6 +25,7 @@ from synthgen.labels import Dataset, Provenance, Sample
 from synthgen.output import RunOutput, claim, finalize
 from synthgen.recipe import Recipe
 from synthgen.sampling import sample
+from synthgen.scene import Scene
 
 if TYPE_CHECKING:
     from synthgen.executors.ray import RayOptions
@@ -35,7 +35,7 @@ ProgressCallback = Callable[[int, dict[str, Any] | None], None]
 
 @dataclass
 class RenderTask:
-    """Renders image `index` of `recipe` into `root`; holds one backend per process, made on first use."""
+    """Renders images of `recipe` into `root`; holds one backend per process, made on first use."""
 
     recipe: Recipe
     root: Path
@@ -51,42 +51,59 @@ class RenderTask:
         if self._backend is None:
             from synthgen.backends import create_backend
 
-            self._backend = create_backend(self.recipe.backend, threads=self.threads)
+            self._backend = create_backend(self.recipe.backend, threads=self.threads, recipe=self.recipe)
         return self._backend
 
+    @property
+    def batch_size(self) -> int:
+        """Images rendered together (diffusion batches them; Blender renders one at a time)."""
+        return self.recipe.diffusion.batch_size if self.recipe.backend == "diffusion" else 1
+
     def __call__(self, index: int) -> dict[str, Any]:
+        return self.run_batch([index])[0]
+
+    def run_batch(self, indices: list[int]) -> list[dict[str, Any]]:
+        """Render `indices` together, then write each image and its own record."""
         started = time.perf_counter()
-        scene = sample(self.recipe, index)
-        render = self.backend.render(scene)
+        scenes = [sample(self.recipe, index) for index in indices]
+        render_batch = getattr(self.backend, "render_batch", None)
+        renders = render_batch(scenes) if render_batch else [self.backend.render(scene) for scene in scenes]
+        seconds = (time.perf_counter() - started) / len(indices)
+        return [self._write(scene, render, seconds) for scene, render in zip(scenes, renders)]
+
+    def _write(self, scene: Scene, render: Render, seconds: float) -> dict[str, Any]:
+        started = time.perf_counter()
         if self.recipe.augment:
             from synthgen.augment import augment_render
 
             render = augment_render(render, self.recipe.augment, scene.augment_seed)
-        name = image_name(index)
+        name = image_name(scene.index)
+        provenance = {
+            "source": "render",
+            "backend": self.recipe.backend,
+            "engine": scene.engine,
+            "recipe_name": self.recipe.name,
+            "recipe_hash": self.recipe_hash,
+            "seed": self.recipe.seed,
+            "index": scene.index,
+            "synthgen_version": __version__,
+            **render.provenance,
+        }
         result = Sample(
             file_name=f"{IMAGES}/{name}.png",
             width=render.rgb.shape[1],
             height=render.rgb.shape[0],
             instances=self._annotate(render, scene),
-            provenance=Provenance(
-                source="render",
-                backend=self.recipe.backend,
-                engine=scene.engine,
-                recipe_name=self.recipe.name,
-                recipe_hash=self.recipe_hash,
-                seed=self.recipe.seed,
-                index=index,
-                synthgen_version=__version__,
-            ),
+            provenance=Provenance(**provenance),
         )
         atomic_write_png(self.root / result.file_name, render.rgb)
         self._write_maps(render, name)
         write_semantic(result, self.root, {name: i + 1 for i, name in enumerate(self.recipe.class_names)})
-        record = {"sample": result.to_dict(), "seconds": time.perf_counter() - started}
-        RunOutput(self.root).write_record(index, record)
+        record = {"sample": result.to_dict(), "seconds": seconds + time.perf_counter() - started}
+        RunOutput(self.root).write_record(scene.index, record)
         return record
 
-    def _annotate(self, render: Render, scene):
+    def _annotate(self, render: Render, scene: Scene):
         labels = self.recipe.labels
         return annotate(
             render.instance_map,
@@ -96,6 +113,7 @@ class RenderTask:
             truncated=render.truncated,
             min_visibility=labels.min_visibility,
             keep_amodal=labels.amodal,
+            instance_info=render.instance_info,
         )
 
     def _write_maps(self, render: Render, name: str) -> None:
@@ -150,6 +168,7 @@ def render_dataset(
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}, expected one of {', '.join(EXECUTORS)}")
     started = time.perf_counter()
+    preflight(recipe)
     output = claim(out, recipe, overwrite=overwrite)
     pending = output.pending(recipe.count)
     ray_executor = None

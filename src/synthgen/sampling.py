@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import colorsys
 import math
+from dataclasses import replace
 
 import numpy as np
 
+from synthgen.backends.diffusion.spec import background_files
 from synthgen.recipe import IMAGE_SUFFIXES, ClassSpec, DistractorSpec, MaterialSpec, Recipe
 from synthgen.scene import Camera, Light, Scene, SceneObject
 
@@ -44,7 +46,7 @@ def sample(recipe: Recipe, index: int) -> Scene:
     world = spec.world
     hdris = recipe.files(world.hdri, IMAGE_SUFFIXES)
     photos = recipe.files(spec.background.photos, IMAGE_SUFFIXES) if spec.background else []
-    return Scene(
+    scene = Scene(
         index=index,
         width=recipe.image.width,
         height=recipe.image.height,
@@ -67,6 +69,7 @@ def sample(recipe: Recipe, index: int) -> Scene:
         passes=_passes(recipe),
         augment_seed=int(rng.integers(2**31)) if recipe.augment else 0,
     )
+    return replace(scene, extra=_diffusion_choices(recipe, scene.objects, rng)) if recipe.diffusion else scene
 
 
 def _object(
@@ -191,6 +194,22 @@ def _lights(recipe: Recipe, rng: np.random.Generator) -> tuple[Light, ...]:
         size = float(spec.size.draw(rng)) if kind == "area" else 0.0
         lights.append(Light(kind=kind, location=location, energy=float(energy.draw(rng)), color=color, size=size))
     return tuple(lights)
+
+
+def _diffusion_choices(recipe: Recipe, objects: tuple[SceneObject, ...], rng: np.random.Generator) -> dict:
+    """Prompt attributes, the image's generator seed and (inpaint) its background photo.
+
+    Drawn after everything else, so the Scene's layout equals the Blender recipe's layout.
+    """
+    spec = recipe.diffusion
+    attributes = {name: values[int(rng.integers(len(values)))] for name, values in sorted(spec.prompt.attributes.items())}
+    present = dict.fromkeys(o.category for o in objects) or {"scene": None}
+    prompts = {name: spec.prompt.for_class(name).format_map({**attributes, "class": name}) for name in present}
+    choices = {"prompts": prompts, "negative_prompt": spec.prompt.negative, "seed": int(rng.integers(2**31))}
+    if spec.backgrounds:
+        files = background_files(spec, recipe.base_dir)
+        choices["background"] = str(files[int(rng.integers(len(files)))])
+    return choices
 
 
 def _color(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from synthgen.scene import Scene
+
+if TYPE_CHECKING:
+    from synthgen.recipe import Recipe
 
 
 @dataclass
@@ -21,6 +24,8 @@ class Render:
     Optional: `amodal` maps each instance id to its HxW bool mask as if nothing occluded it (from a
     render of that object alone; within the frame), `truncated` holds the ids of objects reaching
     outside the frame, `normals` is HxWx3 float32 world-space unit normals (0 where nothing was hit).
+    `instance_info`: extra Instance fields per instance id (a trust score, `iscrowd` for dropped
+    ones); `provenance`: Provenance fields that differ from a plain render (source, model ids, scores).
     """
 
     rgb: np.ndarray
@@ -29,6 +34,8 @@ class Render:
     amodal: dict[int, np.ndarray] | None = None
     truncated: frozenset[int] | None = None
     normals: np.ndarray | None = None
+    instance_info: dict[int, dict[str, Any]] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
 
 
 class Backend(Protocol):
@@ -39,7 +46,7 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-def create_backend(name: str, threads: int = 0) -> Backend:
+def create_backend(name: str, threads: int = 0, recipe: Recipe | None = None) -> Backend:
     """The backend called `name` (as in a recipe's `backend:`), ready to render."""
     if name == "blender":
         from synthgen.backends.blender import BlenderBackend
@@ -49,4 +56,16 @@ def create_backend(name: str, threads: int = 0) -> Backend:
         from synthgen.backends.blenderproc import BlenderProcBackend
 
         return BlenderProcBackend(threads=threads)
+    if name == "diffusion" and recipe is not None:
+        from synthgen.backends.diffusion.backend import DiffusionBackend
+
+        return DiffusionBackend(recipe, threads=threads)
     raise ValueError(f"unknown backend {name!r}")
+
+
+def preflight(recipe: Recipe) -> None:
+    """Fail before any rendering (RecipeError) when the recipe's backend cannot run here."""
+    if recipe.backend == "diffusion":
+        from synthgen.backends.diffusion.loading import preflight as diffusion_preflight
+
+        diffusion_preflight(recipe)

@@ -23,10 +23,15 @@ class ExecutorError(RuntimeError):
 
 def attempt(task: RenderTask, index: int) -> TaskOutcome:
     """Run `task` on one image; an exception becomes that image's error, never the run's."""
+    return attempt_batch(task, [index])[0]
+
+
+def attempt_batch(task: RenderTask, batch: list[int]) -> list[TaskOutcome]:
+    """Run `task` on images rendered together; an exception becomes each of their errors."""
     try:
-        return index, task(index), None
+        return [(index, record, None) for index, record in zip(batch, task.run_batch(batch))]
     except Exception as error:  # reported per image; the run goes on and ends incomplete
-        return index, None, f"{type(error).__name__}: {error}"
+        return [(index, None, f"{type(error).__name__}: {error}") for index in batch]
 
 
 _held: RenderTask | None = None
