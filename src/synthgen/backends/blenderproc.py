@@ -33,7 +33,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from synthgen.backends import Render
-from synthgen.backends.blender import GROUND_SIZE, PRIMITIVE_OPS, normalise_mesh
+from synthgen.backends.blender import GROUND_SIZE, PRIMITIVE_OPS, forget_inherited_blender_paths, normalise_mesh
 from synthgen.backends.composite import composite, cover
 from synthgen.scene import Scene, SceneObject
 
@@ -94,6 +94,7 @@ class BlenderProcBackend:
     name = "blenderproc"
 
     def __init__(self, threads: int = 0):
+        forget_inherited_blender_paths()
         import bpy
 
         self.bpy = bpy
