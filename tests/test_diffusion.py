@@ -128,7 +128,9 @@ def test_multi_controlnet_uses_every_conditioning_and_weight(tmp_path, tiny_mode
     muted = make_recipe(tmp_path, tiny_models, controlnet=[nets[0], {**nets[1], "scale": 0.0}], ade20k_classes=ade)
     render_ok(muted.with_overrides(count=1), tmp_path / "muted")
     single = pixels(tmp_path / "single")[0]
-    assert np.array_equal(pixels(tmp_path / "batch")[0], single)  # each image gets its own control images
+    # each image gets its own control images; CPU kernels may round differently by batch size (1 level, rare pixels)
+    difference = np.abs(pixels(tmp_path / "batch")[0].astype(int) - single)
+    assert difference.max() <= 1 and (difference > 0).mean() < 0.001
     assert not np.array_equal(single, pixels(tmp_path / "muted")[0])
 
 
