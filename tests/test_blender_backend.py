@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -50,3 +52,19 @@ def test_primitive_takes_the_scene_colour_and_passes_align(backend):
     assert blue > red and blue > green
     assert np.isfinite(render.depth[inside]).all()
     assert 2.0 < render.depth[inside].mean() < 5.0  # the camera stands about 4.7 m from the cube
+
+
+def test_scratch_folder_is_removed_on_close_and_at_exit(tmp_path):
+    import subprocess
+    import sys
+
+    from synthgen.backends.blender import BlenderBackend
+
+    instance = BlenderBackend(threads=1)
+    folder = instance.workdir
+    assert folder.is_dir()
+    instance.close()
+    assert not folder.exists()
+    script = "from synthgen.backends.blender import BlenderBackend; print(BlenderBackend(threads=1).workdir)"
+    printed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert not Path(printed.strip().splitlines()[-1]).exists()  # a worker that never calls close()

@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 import tempfile
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -66,13 +67,15 @@ class BlenderBackend:
         self.bpy = bpy
         self.threads = threads
         self.workdir = Path(tempfile.mkdtemp(prefix="synthgen-blender-"))
+        # removed on close() or, in workers that never call it, when the process exits
+        self._remove_workdir = weakref.finalize(self, shutil.rmtree, self.workdir, ignore_errors=True)
         bpy.ops.wm.read_factory_settings(use_empty=True)
         self.meshes: dict[str, object] = {}
         self.labelled: list = []
         self.others: list = []
 
     def close(self) -> None:
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        self._remove_workdir()
 
     def render(self, scene: Scene) -> Render:
         """Build the scene, settle it if asked, render it, read back the pixels and passes."""
