@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from synthgen.recipe import Recipe
+from synthgen.recipe import Recipe, load_recipe
 from synthgen.run import render_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,6 +73,18 @@ def ray_env():
         for key, value in RAY_ENV.items():
             patch.setenv(key, value)
         yield
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory):
+    """A six-image tiny recipe shared by the tests of one module."""
+    return load_recipe(write_recipe(tmp_path_factory.mktemp("recipe"), count=6))
+
+
+@pytest.fixture(scope="module")
+def reference(recipe, tmp_path_factory):
+    """The bytes of `recipe` rendered by the in-process executor."""
+    return render_reference(recipe, tmp_path_factory.mktemp("reference") / "out")
 
 
 def records(out: Path) -> int:

@@ -9,7 +9,9 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from executor_helpers import WorkerKiller, dataset_bytes, ray_env, records, render_reference, write_recipe  # noqa: E402
+from executor_helpers import (  # noqa: E402
+    WorkerKiller, dataset_bytes, ray_env, recipe, records, reference, write_recipe,
+)
 
 from synthgen.executors import ExecutorError  # noqa: E402
 from synthgen.executors.ray import RayExecutor, RayOptions  # noqa: E402
@@ -19,7 +21,7 @@ from synthgen.run import RenderTask, render_dataset  # noqa: E402
 from synthgen.sampling import sample  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-__all__ = ["ray_env"]  # the fixture, imported for pytest
+__all__ = ["ray_env", "recipe", "reference"]  # fixtures, imported for pytest
 
 
 @pytest.fixture(scope="module")
@@ -28,16 +30,6 @@ def ray_instance(ray_env):
     ray.init(address="local", num_cpus=2, include_dashboard=False)
     yield
     ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def recipe(tmp_path_factory):
-    return load_recipe(write_recipe(tmp_path_factory.mktemp("recipe"), count=6))
-
-
-@pytest.fixture(scope="module")
-def reference(recipe, tmp_path_factory):
-    return render_reference(recipe, tmp_path_factory.mktemp("reference") / "out")
 
 
 def test_ray_dataset_equals_local_pool_byte_for_byte(ray_instance, recipe, reference, tmp_path):

@@ -7,15 +7,14 @@ import pytest
 pytest.importorskip("ray")
 
 from ray.cluster_utils import Cluster  # noqa: E402
-from executor_helpers import dataset_bytes, ray_env, render_reference, write_recipe  # noqa: E402
+from executor_helpers import dataset_bytes, ray_env, recipe, reference  # noqa: E402
 
 from synthgen.executors.ray import RayExecutor, RayOptions  # noqa: E402
 from synthgen.output import claim  # noqa: E402
-from synthgen.recipe import load_recipe  # noqa: E402
 from synthgen.run import RenderTask, render_dataset  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-__all__ = ["ray_env"]  # the fixture, imported for pytest
+__all__ = ["ray_env", "recipe", "reference"]  # fixtures, imported for pytest
 
 
 @pytest.fixture(scope="module")
@@ -26,16 +25,6 @@ def cluster(ray_env):
     cluster.wait_for_nodes()
     yield cluster, gpu_node
     cluster.shutdown()
-
-
-@pytest.fixture(scope="module")
-def recipe(tmp_path_factory):
-    return load_recipe(write_recipe(tmp_path_factory.mktemp("recipe"), count=6))
-
-
-@pytest.fixture(scope="module")
-def reference(recipe, tmp_path_factory):
-    return render_reference(recipe, tmp_path_factory.mktemp("reference") / "out")
 
 
 def test_cpu_tasks_run_on_both_nodes(cluster, recipe, reference, tmp_path):
