@@ -6,6 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from typer.testing import CliRunner
+
+from synthgen.cli import app
 from synthgen.dataset import IMAGES, atomic_write_png, write_labels
 from synthgen.labels import Dataset, Instance, Provenance, Sample, categories_from_names
 
@@ -74,3 +77,8 @@ def assert_valid_dataset(folder: Path) -> Dataset:
                 rle = {"size": instance.mask["size"], "counts": instance.mask["counts"].encode()}
                 assert list(mask_utils.toBbox(rle)) == list(instance.box)
     return dataset
+
+
+def invoke(*args):
+    """Run the real `synthgen` command with these arguments (paths may be Path objects)."""
+    return CliRunner().invoke(app, [str(a) for a in args])

@@ -5,21 +5,12 @@ import json
 import shutil
 
 import pytest
-import typer
-from typer.testing import CliRunner
 
-from helpers import assert_valid_dataset
-from synthgen.cli_real import register
+from helpers import assert_valid_dataset, invoke
 from synthgen.evaluate import evaluate
 
 RESULTS = "test_coco_det_AP_H_56.json"
 PHOTOS = ["000000000785.jpg", "000000040083.jpg", "000000196141.jpg", "000000197388.jpg"]
-
-
-def invoke(*args):
-    app = typer.Typer()
-    register(app)
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture()

@@ -7,25 +7,16 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
-import typer
 from PIL import Image
 from safetensors.torch import load_file
-from typer.testing import CliRunner
 
-from helpers import assert_valid_dataset, make_shapes_dataset
-from synthgen.cli_real import register
+from helpers import assert_valid_dataset, invoke, make_shapes_dataset
 from synthgen.prelabel import PrelabelError, make_detector
 from synthgen.prelabel.folder import read_photo
 from synthgen.prelabel.torchvision_models import COCO_LABELS
 from synthgen.train import train
 
 SMALL = {"box_batch_size_per_image": 32, "rpn_pre_nms_top_n_test": 200, "rpn_post_nms_top_n_test": 50}
-
-
-def invoke(*args):
-    app = typer.Typer()
-    register(app)
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

@@ -3,23 +3,14 @@
 import json
 
 import pytest
-import typer
-from typer.testing import CliRunner
 
-from helpers import assert_valid_dataset
-from synthgen.cli_real import register
+from helpers import assert_valid_dataset, invoke
 from synthgen.dataset import load_dataset
 from synthgen.labels import Instance
 from synthgen.review import ReviewError, export_review, import_review, instance_uncertainty
 from synthgen.staging import UnsafePathError
 
 RESULTS = "test_coco_det_AP_H_56.json"
-
-
-def invoke(*args):
-    app = typer.Typer()
-    register(app)
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture()
