@@ -18,13 +18,13 @@ import sys
 import time
 
 from synthgen.recipe import load_recipe
-from synthgen.sampling import sample
+from synthgen.render.sampling import sample
 
 CHILD = """
 import dataclasses, json, os, sys, time
-from synthgen.backends import create_backend
+from synthgen.render.backends import create_backend
 from synthgen.recipe import load_recipe
-from synthgen.sampling import sample
+from synthgen.render.sampling import sample
 recipe, images, threads, backend_name = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 scenes = [dataclasses.replace(sample(load_recipe(recipe), i), passes=()) for i in range(images)]
 backend = create_backend(backend_name, threads=threads)
@@ -46,7 +46,7 @@ def seconds_per_image(backend: str, recipe: str, images: int, threads: int) -> f
 
 
 def visibility_cost(recipe_path: str, images: int, threads: int) -> dict[str, float]:
-    from synthgen.backends.blender import BlenderBackend
+    from synthgen.render.backends.blender import BlenderBackend
 
     recipe = load_recipe(recipe_path)
     scenes = [sample(recipe, i) for i in range(images)]

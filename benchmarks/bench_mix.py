@@ -27,7 +27,7 @@ from PIL import Image
 OURS = """
 import resource, sys, time
 from pathlib import Path
-from synthgen.mix import MixOptions, mix
+from synthgen.mix.mix import MixOptions, mix
 start = time.perf_counter()
 mix(sys.argv[1:3], Path(sys.argv[3]), MixOptions(val_fraction=0.2, link=sys.argv[4], seed=0))
 print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

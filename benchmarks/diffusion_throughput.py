@@ -53,7 +53,7 @@ def timed(work) -> tuple[float, float]:
 
 def time_synthgen(recipe, workdir: Path) -> tuple[float, float]:
     """Images per second of synthgen's per-batch work, after a warm-up batch."""
-    from synthgen.run import RenderTask
+    from synthgen.render.run import RenderTask
 
     task = RenderTask(recipe, workdir / "out", recipe.content_hash())
     size = recipe.diffusion.batch_size
@@ -70,11 +70,11 @@ def time_bare_loop(recipe) -> tuple[float, float]:
     from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
     from PIL import Image
 
-    from synthgen.backends.blender import BlenderBackend
-    from synthgen.backends.diffusion.backend import image_prompt
-    from synthgen.backends.diffusion.conditioning import conditioning_image
-    from synthgen.backends.diffusion.loading import device_and_dtype
-    from synthgen.sampling import sample
+    from synthgen.render.backends.blender import BlenderBackend
+    from synthgen.render.backends.diffusion.backend import image_prompt
+    from synthgen.render.backends.diffusion.conditioning import conditioning_image
+    from synthgen.render.backends.diffusion.loading import device_and_dtype
+    from synthgen.render.sampling import sample
 
     spec = recipe.diffusion
     device, dtype = device_and_dtype(spec)
@@ -111,14 +111,14 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=3)
     args = parser.parse_args()
 
-    from synthgen.backends.diffusion.backend import preload_triton
+    from synthgen.render.backends.diffusion.backend import preload_triton
 
     preload_triton()
     with tempfile.TemporaryDirectory(prefix="synthgen-bench-") as tmp:
         workdir = Path(tmp)
         model, controlnet = args.model, args.controlnet
         if not model:
-            from synthgen.backends.diffusion.random_models import build_controlnet, build_pipeline
+            from diffusion_models import build_controlnet, build_pipeline
 
             unet = build_pipeline(workdir / "sd", size=args.size)
             build_controlnet(workdir / "controlnet", unet, size=args.size)

@@ -22,10 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from synthgen.executors.ray import RayOptions
-from synthgen.output import RunOutput
 from synthgen.recipe import load_recipe
-from synthgen.run import render_dataset
+from synthgen.render.executors.ray import RayOptions
+from synthgen.render.run import render_dataset
+from synthgen.render.run_folder import RunOutput
 
 REPO = Path(__file__).resolve().parents[1]
 

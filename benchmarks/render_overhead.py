@@ -98,8 +98,8 @@ def paint(bpy, blender_object, color) -> None:
 
 
 def synthgen_seconds(recipe, out: Path, indices) -> list[float]:
-    from synthgen.output import claim
-    from synthgen.run import RenderTask
+    from synthgen.render.run import RenderTask
+    from synthgen.render.run_folder import claim
 
     claim(out, recipe)
     task = RenderTask(recipe, out, recipe.content_hash())
@@ -124,8 +124,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from synthgen.recipe import load_recipe
-    from synthgen.run import render_dataset
-    from synthgen.sampling import sample
+    from synthgen.render.run import render_dataset
+    from synthgen.render.sampling import sample
 
     results: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,8 +140,8 @@ def main() -> None:
         }
         if args.long:
             small = load_recipe(recipe_file(folder, 64, 48, 1, args.long))
-            from synthgen.output import claim
-            from synthgen.run import RenderTask
+            from synthgen.render.run import RenderTask
+            from synthgen.render.run_folder import claim
 
             claim(folder / "long", small)
             task = RenderTask(small, folder / "long", small.content_hash())

@@ -58,7 +58,7 @@ def tiny_recipe_file(tmp_path: Path) -> Path:
 def rendered_dataset(tmp_path_factory) -> Path:
     """The tiny recipe rendered once (real Blender) for the label tests."""
     from synthgen.recipe import load_recipe
-    from synthgen.run import render_dataset
+    from synthgen.render.run import render_dataset
 
     folder = tmp_path_factory.mktemp("rendered")
     recipe = load_recipe(write_recipe(folder))
@@ -79,7 +79,7 @@ def coco_person() -> Path:
 def pytest_configure(config: pytest.Config) -> None:
     """Load triton before any test renders with Blender (imported after a render, it crashes)."""
     try:
-        from synthgen.backends.diffusion.backend import preload_triton
+        from synthgen.render.backends.diffusion.backend import preload_triton
     except ImportError:  # no diffusion extra installed
         return
     preload_triton()
@@ -89,7 +89,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Folders of a tiny SD pipeline, two ControlNets made from its UNet and two that do not fit it."""
     pytest.importorskip("diffusers")
-    from synthgen.backends.diffusion.random_models import build_controlnet, build_pipeline
+    from diffusion_models import build_controlnet, build_pipeline
 
     root = tmp_path_factory.mktemp("tiny-models")
     unet = build_pipeline(root / "sd")
@@ -118,7 +118,7 @@ def tiny_controlnet_folder(tiny_models: dict[str, Path]) -> Path:
 @pytest.fixture(scope="session")
 def tiny_clip_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("transformers")
-    from synthgen.backends.diffusion.random_models import build_clip
+    from diffusion_models import build_clip
 
     folder = tmp_path_factory.mktemp("tiny-clip") / "clip"
     build_clip(folder)
@@ -139,7 +139,7 @@ def tiny_single_file(tiny_models: dict[str, Path], tmp_path_factory: pytest.Temp
 def tiny_sdxl_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A tiny SDXL pipeline folder and a ControlNet made from its UNet."""
     pytest.importorskip("diffusers")
-    from synthgen.backends.diffusion.random_models import build_controlnet, build_sdxl_pipeline
+    from diffusion_models import build_controlnet, build_sdxl_pipeline
 
     root = tmp_path_factory.mktemp("tiny-sdxl")
     build_controlnet(root / "controlnet", build_sdxl_pipeline(root / "sdxl"))

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from synthgen.recipe import Recipe, load_recipe
-from synthgen.run import render_dataset
+from synthgen.render.run import render_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 MUG = REPO / "assets" / "meshes" / "mug.obj"

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from typer.testing import CliRunner
 
 from synthgen.cli import app
-from synthgen.dataset import IMAGES, atomic_write_png, write_labels
+from synthgen.fileio import atomic_write_png
+from synthgen.formats.folder import write_labels
 from synthgen.labels import Dataset, Instance, Provenance, Sample, categories_from_names
+from synthgen.layout import IMAGES
 
 CLASSES = ["square", "disk"]
 
@@ -56,7 +57,7 @@ def assert_valid_dataset(folder: Path) -> Dataset:
     from PIL import Image
     from pycocotools import mask as mask_utils
 
-    from synthgen.dataset import load_dataset
+    from synthgen.formats.folder import load_dataset
 
     raw = json.loads((folder / "annotations.json").read_text())
     for key in ("images", "annotations", "categories"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from synthgen.scene import Camera, Light, Scene, SceneObject
+from synthgen.render.scene import Camera, Light, Scene, SceneObject
 
 WIDTH, HEIGHT = 64, 48
 

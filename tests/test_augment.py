@@ -10,11 +10,11 @@ import pytest
 from scene_builders import HEIGHT, WIDTH, cube, scene
 from typer.testing import CliRunner
 
-from synthgen.annotate import annotate
-from synthgen.augment import augment_render, build_pipeline
-from synthgen.backends.blender import BlenderBackend
 from synthgen.cli import app
 from synthgen.recipe import RecipeError, parse_recipe
+from synthgen.render.annotate import annotate
+from synthgen.render.augment import augment_render, build_pipeline
+from synthgen.render.backends.blender import BlenderBackend
 
 BASE = {"version": 1, "name": "aug", "count": 1, "classes": [{"name": "cube", "primitive": "cube"}]}
 SPATIAL = [

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synthgen.scene import Camera, Light, Scene, SceneObject
+from synthgen.render.scene import Camera, Light, Scene, SceneObject
 
 CUBE_OBJ = "".join(f"v {x} {y} {z}\n" for x in (0, 1) for y in (0, 1) for z in (0, 1)) + (
     "usemtl red\nf 1 2 4 3\nf 5 7 8 6\nf 1 5 6 2\nf 3 4 8 7\nf 1 3 7 5\nf 2 6 8 4\n"
@@ -26,7 +26,7 @@ def one_object_scene(mesh: str, color=(0.0, 0.0, 1.0)) -> Scene:
 
 @pytest.fixture(scope="module")
 def backend():
-    from synthgen.backends.blender import BlenderBackend
+    from synthgen.render.backends.blender import BlenderBackend
 
     instance = BlenderBackend(threads=1)
     yield instance
@@ -58,13 +58,13 @@ def test_scratch_folder_is_removed_on_close_and_at_exit(tmp_path):
     import subprocess
     import sys
 
-    from synthgen.backends.blender import BlenderBackend
+    from synthgen.render.backends.blender import BlenderBackend
 
     instance = BlenderBackend(threads=1)
     folder = instance.workdir
     assert folder.is_dir()
     instance.close()
     assert not folder.exists()
-    script = "from synthgen.backends.blender import BlenderBackend; print(BlenderBackend(threads=1).workdir)"
+    script = "from synthgen.render.backends.blender import BlenderBackend; print(BlenderBackend(threads=1).workdir)"
     printed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert not Path(printed.strip().splitlines()[-1]).exists()  # a worker that never calls close()

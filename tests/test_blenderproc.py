@@ -17,12 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synthgen.annotate import annotate
-from synthgen.check import check_dataset
+from synthgen.errors import InputError
 from synthgen.formats.blenderproc import read_blenderproc_coco, read_blenderproc_hdf5
+from synthgen.formats.check import check_dataset
+from synthgen.formats.sources import open_dataset
+from synthgen.mix.assemble import convert
 from synthgen.recipe import ImageSpec, RenderSpec, load_recipe
-from synthgen.run import render_dataset
-from synthgen.sampling import sample
+from synthgen.render.annotate import annotate
+from synthgen.render.run import render_dataset
+from synthgen.render.sampling import sample
 
 pytestmark = [
     pytest.mark.slow,
@@ -56,7 +59,7 @@ def _indent(text: str) -> str:
 def test_adapter_loads_the_api_it_was_written_for():
     _child(
         """
-from synthgen.backends.blenderproc import SUPPORTED, load_blenderproc
+from synthgen.render.backends.blenderproc import SUPPORTED, load_blenderproc
 bproc = load_blenderproc()
 from blenderproc.version import __version__
 assert __version__ == SUPPORTED["blenderproc"], __version__
@@ -104,9 +107,9 @@ def test_reading_what_blenderprocs_own_writers_wrote(tmp_path):
         _child(
             f"""
 import dataclasses, json, numpy as np
-from synthgen.backends.blenderproc import BlenderProcBackend
+from synthgen.render.backends.blenderproc import BlenderProcBackend
 from synthgen.recipe import load_recipe
-from synthgen.sampling import sample
+from synthgen.render.sampling import sample
 backend = BlenderProcBackend(threads=2)
 for index in range(2):
     scene = dataclasses.replace(sample(load_recipe({str(QUICKSTART)!r}), index), width=64, height=48, samples=2)
@@ -137,3 +140,11 @@ print(json.dumps({{i: n for n, i in backend.categories.items()}}))
             assert all(np.array_equal(i.decode_mask(), masks[i.box]) for i in got.instances)
     assert (tmp_path / "imported" / from_hdf5.samples[0].file_name).exists()
     assert {s.provenance.backend for s in from_coco.samples + from_hdf5.samples} == {"blenderproc"}
+    # HDF5 frames hold their images: `convert` decodes them into a dataset folder; other readers say so
+    converted = convert(str(tmp_path / "hdf5"), "auto", tmp_path / "converted")
+    assert [[(i.box, i.area) for i in s.instances] for s in converted.samples] == [
+        [(i.box, i.area) for i in s.instances] for s in from_hdf5.samples
+    ]
+    assert check_dataset(tmp_path / "converted").ok and not (tmp_path / "converted" / ".frames").exists()
+    with pytest.raises(InputError, match="synthgen convert .* --from blenderproc"):
+        open_dataset(str(tmp_path / "hdf5"))

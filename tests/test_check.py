@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from synthgen.check import check_dataset
 from synthgen.cli import app
+from synthgen.formats.check import check_dataset
 from synthgen.labels import encode_mask
 
 
@@ -105,7 +105,7 @@ def test_cli_check_exit_codes(tmp_path):
 
 
 def test_rle_runs_inverts_pycocotools():
-    from synthgen.check import rle_runs
+    from synthgen.formats.check import rle_runs
 
     mask = np.zeros((7, 9), dtype=bool)
     mask[1:6, 2:4] = True

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from synthgen.backends import Render
-from synthgen.backends.diffusion import ade20k
-from synthgen.backends.diffusion.conditioning import class_colors, conditioning_image, depth_map
-from synthgen.scene import Camera, Scene, SceneObject
+from synthgen.recipe import ade20k
+from synthgen.render.backends.diffusion.conditioning import class_colors, conditioning_image, depth_map
+from synthgen.render.scene import Camera, Render, Scene, SceneObject
 
 
 def toy() -> tuple[Render, Scene]:

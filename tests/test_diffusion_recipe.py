@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from synthgen.backends.diffusion.spec import DiffusionSpec
 from synthgen.recipe import RecipeError, load_recipe, parse_recipe
-from synthgen.sampling import sample
+from synthgen.recipe.diffusion import DiffusionSpec
+from synthgen.render.sampling import sample
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "scenes").glob("diffusion_*.yaml"))
@@ -70,12 +70,12 @@ def test_prompts_and_seeds_are_drawn_in_sampling_after_the_layout(tmp_path):
     scenes = [sample(recipe, i) for i in range(12)]
     assert scenes[3] == sample(recipe, 3)
     assert [s.objects for s in scenes] == [sample(blender, i).objects for i in range(12)]
-    assert {s.extra["prompts"]["cube"] for s in scenes} == {f"a cube on {s}" for s in ("wood", "stone", "sand")}
-    assert len({s.extra["seed"] for s in scenes}) == 12
+    assert {s.diffusion.prompts["cube"] for s in scenes} == {f"a cube on {s}" for s in ("wood", "stone", "sand")}
+    assert len({s.diffusion.seed for s in scenes}) == 12
 
 
 def test_recipe_and_cli_help_do_not_import_torch():
-    code = "import sys, synthgen.recipe, synthgen.sampling, synthgen.run; assert 'torch' not in sys.modules and 'diffusers' not in sys.modules"
+    code = "import sys, synthgen.recipe, synthgen.render.sampling, synthgen.render.run; assert 'torch' not in sys.modules and 'diffusers' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
     code = "import sys; from synthgen.cli import app; sys.argv = ['synthgen', '--help']\ntry: app()\nexcept SystemExit: pass\nassert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
@@ -90,8 +90,8 @@ def test_presets_are_valid_diffusion_blocks(preset):
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
 def test_examples_render_with_tiny_models_in_place_of_hub_models(example, tmp_path, tiny_models, tiny_clip_folder):
     pytest.importorskip("bpy")
-    from synthgen.check import check_dataset
-    from synthgen.run import render_dataset
+    from synthgen.formats.check import check_dataset
+    from synthgen.render.run import render_dataset
 
     recipe = load_recipe(example).with_overrides(count=1)
     nets = [net.model_copy(update={"model": str(tiny_models["controlnet-seg"])}) for net in recipe.diffusion.controlnet]
@@ -110,7 +110,7 @@ def test_examples_render_with_tiny_models_in_place_of_hub_models(example, tmp_pa
 
 
 def test_a_clip_model_that_is_not_here_fails_before_rendering(tmp_path, tiny_models):
-    from synthgen.backends import preflight
+    from synthgen.render.backends import preflight
 
     data = recipe_data(model=str(tiny_models["sd"]), controlnet=str(tiny_models["controlnet-seg"]))
     data["diffusion"]["trust"] = {"scorer": "clip", "model": "nobody/no-such-clip"}

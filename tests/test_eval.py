@@ -3,20 +3,18 @@
 import json
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from synthgen.cli_real import register
-from synthgen.evaluate import EvalError, evaluate, evaluate_datasets
+from synthgen.cli import app as synthgen_app
 from synthgen.formats.coco import read_coco
+from synthgen.real.evaluate import EvalError, evaluate, evaluate_datasets
 
 # pycocotools on test_coco.json vs test_coco_det_AP_H_56.json (the data's README: AP 0.789, AP50 0.982)
 REAL_AP, REAL_AP50 = 0.7891214003991492, 0.9823982398239822
 
 
 def cli():
-    app = typer.Typer()
-    register(app)
+    app = synthgen_app
     return app
 
 

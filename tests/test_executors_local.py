@@ -7,10 +7,10 @@ import pickle
 import pytest
 from executor_helpers import dataset_bytes, render_reference, write_recipe
 
-from synthgen.executors import hold_task
 from synthgen.recipe import load_recipe
-from synthgen.run import RenderTask, render_dataset
-from synthgen.sampling import sample
+from synthgen.render.executors import hold_task
+from synthgen.render.run import RenderTask, render_dataset
+from synthgen.render.sampling import sample
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Foreign inputs through `synthgen.sources`: COCO quirks, real COCO photos, BlenderProc, YOLO."""
+"""Foreign inputs through `synthgen.formats.sources`: COCO quirks, real COCO photos, BlenderProc, YOLO."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mixing_helpers import REAL_COCO, rect_instance, write_dataset
 from PIL import Image
 
-from mixing_helpers import REAL_COCO, rect_instance, write_dataset
-from synthgen.assemble import kind_of
-from synthgen.dataset import load_dataset
+from synthgen.errors import InputError
+from synthgen.formats.folder import load_dataset
+from synthgen.formats.sources import detect_format, open_dataset
 from synthgen.formats.yolo import write_yolo
 from synthgen.labels import Provenance, encode_mask
-from synthgen.mix import MixOptions, mix
-from synthgen.sources import InputError, detect_format, open_dataset
+from synthgen.mix.assemble import kind_of
+from synthgen.mix.mix import MixOptions, mix
 
 
 def save_noise(path: Path, seed: int, size=(48, 64)) -> None:
@@ -59,7 +60,7 @@ def test_quirky_coco_reads_by_name(quirky_coco):
 
 
 def test_quirky_coco_mixes_into_valid_ids(quirky_coco, tmp_path):
-    from synthgen.check import check_dataset
+    from synthgen.formats.check import check_dataset
 
     mix([f"{quirky_coco / 'labels.json'}::{quirky_coco / 'imgs'}"], tmp_path / "out", MixOptions(val_fraction=0.5, seed=1))
     ids = []

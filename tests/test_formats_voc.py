@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from mixing_helpers import write_dataset
-from synthgen.dataset import load_dataset
+
+from synthgen.formats.folder import load_dataset
 from synthgen.formats.voc import VocFormatError, read_voc, write_voc
 from synthgen.labels import Provenance
 

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mixing_helpers import REAL_COCO, load_json, render_provenance, tree_bytes, write_dataset
 from PIL import Image
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from mixing_helpers import REAL_COCO, load_json, render_provenance, tree_bytes, write_dataset
-from synthgen.check import check_dataset
-from synthgen.dataset import load_dataset
-from synthgen.labels import Provenance
-from synthgen.mix import MixError, MixOptions, mix, pixel_digest
-from synthgen.sources import InputError, normalise_name
+from synthgen.errors import InputError
+from synthgen.formats.check import check_dataset
+from synthgen.formats.folder import load_dataset
+from synthgen.labels import Provenance, normalise_name
+from synthgen.mix.mix import MixError, MixOptions, mix, pixel_digest
 
 REAL_IMAGES = [["Pallet", "person"]] * 10 + [["person"]] * 8 + [["forklift", "person"]] * 2
 

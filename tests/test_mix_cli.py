@@ -6,21 +6,19 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
 import yaml
+from mixing_helpers import REAL_COCO, render_provenance, tree_bytes, write_dataset
 from typer.testing import CliRunner
 
-from mixing_helpers import REAL_COCO, render_provenance, tree_bytes, write_dataset
-from synthgen.cli_mixing import register
-from synthgen.dataset import load_dataset
+from synthgen.cli import app as synthgen_app
+from synthgen.formats.folder import load_dataset
 from synthgen.labels import Provenance
 from synthgen.recipe import load_recipe
 
 
 @pytest.fixture
 def cli():
-    app = typer.Typer()
-    register(app)
+    app = synthgen_app
     runner = CliRunner()
     return lambda *args: runner.invoke(app, [str(a) for a in args])
 

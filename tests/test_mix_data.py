@@ -11,9 +11,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from mixing_helpers import render_provenance, write_dataset  # noqa: E402
-from synthgen.data import DetectionDataset, MixSampler, collate, mixed_datasets, repeat_factors  # noqa: E402
-from synthgen.dataset import load_dataset  # noqa: E402
+
+from synthgen.formats.folder import load_dataset  # noqa: E402
 from synthgen.labels import Provenance  # noqa: E402
+from synthgen.real.datasets import DetectionDataset, MixSampler, collate, mixed_datasets, repeat_factors  # noqa: E402
 
 
 @pytest.fixture

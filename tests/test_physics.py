@@ -7,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from scene_builders import cube, scene
 
-from synthgen.backends.blender import BlenderBackend
 from synthgen.recipe import parse_recipe
-from synthgen.sampling import sample
+from synthgen.render.backends.blender import BlenderBackend
+from synthgen.render.sampling import sample
 
 pytestmark = pytest.mark.slow
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from mixing_helpers import write_dataset
+
 from synthgen.labels import Provenance
-from synthgen.plan import count_field, plan_generation, write_plan
+from synthgen.mix.plan import count_field, plan_generation, write_plan
 from synthgen.recipe import RecipeError, load_recipe
 
 BASE = """\

@@ -5,9 +5,9 @@ import json
 import shutil
 
 import pytest
-
 from helpers import assert_valid_dataset, invoke
-from synthgen.evaluate import evaluate
+
+from synthgen.real.evaluate import evaluate
 
 RESULTS = "test_coco_det_AP_H_56.json"
 PHOTOS = ["000000000785.jpg", "000000040083.jpg", "000000196141.jpg", "000000197388.jpg"]
@@ -109,5 +109,5 @@ def test_existing_output_is_refused(coco_person, tmp_path):
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     run = invoke("prelabel", coco_person, "-o", out, "--from-results", coco_person / RESULTS, "--classes", "person")
-    assert run.exit_code == 1 and "output folder exists and is not empty" in run.output
+    assert run.exit_code == 1 and "output folder already exists" in run.output
     assert [p.name for p in out.iterdir()] == ["keep.txt"]

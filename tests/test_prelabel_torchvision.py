@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from helpers import assert_valid_dataset, invoke, make_shapes_dataset
 from PIL import Image
 from safetensors.torch import load_file
 
-from helpers import assert_valid_dataset, invoke, make_shapes_dataset
-from synthgen.prelabel import PrelabelError, make_detector
-from synthgen.prelabel.folder import read_photo
-from synthgen.prelabel.torchvision_models import COCO_LABELS
-from synthgen.train import train
+from synthgen.real.prelabel import PrelabelError, make_detector
+from synthgen.real.prelabel.folder import read_photo
+from synthgen.real.prelabel.torchvision_models import COCO_LABELS
+from synthgen.real.train import train
 
 SMALL = {"box_batch_size_per_image": 32, "rpn_pre_nms_top_n_test": 200, "rpn_post_nms_top_n_test": 50}
 

@@ -10,15 +10,21 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from executor_helpers import (  # noqa: E402
-    WorkerKiller, dataset_bytes, ray_env, recipe, records, reference, write_recipe,
+    WorkerKiller,
+    dataset_bytes,
+    ray_env,
+    recipe,
+    records,
+    reference,
+    write_recipe,
 )
 
-from synthgen.executors import ExecutorError  # noqa: E402
-from synthgen.executors.ray import RayExecutor, RayOptions  # noqa: E402
-from synthgen.output import claim  # noqa: E402
+from synthgen.errors import ExecutorError  # noqa: E402
 from synthgen.recipe import load_recipe  # noqa: E402
-from synthgen.run import RenderTask, render_dataset  # noqa: E402
-from synthgen.sampling import sample  # noqa: E402
+from synthgen.render.executors.ray import RayExecutor, RayOptions  # noqa: E402
+from synthgen.render.run import RenderTask, render_dataset  # noqa: E402
+from synthgen.render.run_folder import claim  # noqa: E402
+from synthgen.render.sampling import sample  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 __all__ = ["ray_env", "recipe", "reference"]  # fixtures, imported for pytest

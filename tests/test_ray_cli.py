@@ -17,7 +17,7 @@ from executor_helpers import REPO, dataset_bytes, kill_run_after, ray_env, rende
 
 from synthgen.cli import app  # noqa: E402
 from synthgen.recipe import load_recipe  # noqa: E402
-from synthgen.sampling import sample  # noqa: E402
+from synthgen.render.sampling import sample  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 __all__ = ["ray_env"]  # the fixture, imported for pytest
@@ -79,7 +79,7 @@ def test_synthgen_starts_without_importing_ray():
     code = (
         "import sys; from typer.testing import CliRunner; from synthgen.cli import app; "
         "assert CliRunner().invoke(app, ['render', '--help']).exit_code == 0; "
-        "import synthgen.run, synthgen.executors.ray; print(sorted(m for m in sys.modules if m.split('.')[0] == 'ray'))"
+        "import synthgen.render.run, synthgen.render.executors.ray; print(sorted(m for m in sys.modules if m.split('.')[0] == 'ray'))"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
 

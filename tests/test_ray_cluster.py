@@ -6,12 +6,12 @@ import pytest
 
 pytest.importorskip("ray")
 
-from ray.cluster_utils import Cluster  # noqa: E402
 from executor_helpers import dataset_bytes, ray_env, recipe, reference  # noqa: E402
+from ray.cluster_utils import Cluster  # noqa: E402
 
-from synthgen.executors.ray import RayExecutor, RayOptions  # noqa: E402
-from synthgen.output import claim  # noqa: E402
-from synthgen.run import RenderTask, render_dataset  # noqa: E402
+from synthgen.render.executors.ray import RayExecutor, RayOptions  # noqa: E402
+from synthgen.render.run import RenderTask, render_dataset  # noqa: E402
+from synthgen.render.run_folder import claim  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 __all__ = ["ray_env", "recipe", "reference"]  # fixtures, imported for pytest

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+from conftest import REPO, write_recipe
 from typer.testing import CliRunner
 
-from conftest import REPO, write_recipe
 from synthgen.cli import app
-from synthgen.distributions import parse
 from synthgen.recipe import RecipeError, load_recipe
-
-import numpy as np
+from synthgen.recipe.distributions import parse
 
 
 def test_quickstart_loads_with_its_fields():
@@ -50,7 +49,7 @@ def errors_of(tmp_path: Path, **overrides) -> list[str]:
         ({"classes": [{"name": "a", "primitive": "cone"}, {"name": "a", "primitive": "cube"}]}, "classes: class name 'a' appears twice"),
         ({"scene": {"camera": {"elevation": [10, 95]}}}, "scene.camera.elevation: elevation must stay within [-89, 89]"),
         ({"render": {"engine": "eevee"}}, "render.engine: Input should be 'cycles' or 'workbench'"),
-        ({"output": {"formats": ["coco", "voc"]}}, "output.formats[1]: Input should be 'coco', 'yolo' or 'yolo-seg'"),
+        ({"output": {"formats": ["coco", "pascal"]}}, "output.formats[1]: Input should be 'coco', 'yolo', 'yolo-seg' or 'voc'"),
         ({"classes": []}, "classes: List should have at least 1 item"),
     ],
 )

@@ -13,16 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import REPO, write_recipe
 from PIL import Image
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from conftest import REPO, write_recipe
-from synthgen.check import check_dataset
-from synthgen.dataset import load_dataset
-from synthgen.output import OutputError
+from synthgen.errors import OutputError
+from synthgen.formats.check import check_dataset
+from synthgen.formats.folder import load_dataset
 from synthgen.recipe import load_recipe
-from synthgen.run import render_dataset
+from synthgen.render.run import render_dataset
 
 SYNTHGEN = [sys.executable, "-m", "synthgen.cli"]
 
@@ -82,7 +82,7 @@ def test_labels_are_exact(rendered_dataset):
 
 def test_instance_masks_match_what_the_scene_placed(rendered_dataset):
     """Every drawn object that is labelled comes from the Scene that sample() decided."""
-    from synthgen.sampling import sample
+    from synthgen.render.sampling import sample
 
     recipe = load_recipe(rendered_dataset.parent / "tiny.yaml")
     for s in load_dataset(rendered_dataset).samples:

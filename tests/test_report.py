@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mixing_helpers import REAL_COCO, render_provenance, write_dataset
 from PIL import Image
 
-from mixing_helpers import REAL_COCO, render_provenance, write_dataset
+from synthgen.formats.sources import open_dataset
 from synthgen.labels import Provenance
-from synthgen.mix import MixOptions, mix
-from synthgen.report import TILE, box_arrays, class_counts_by_kind, contact_sheet, write_preview, write_report
-from synthgen.sources import open_dataset
+from synthgen.mix.mix import MixOptions, mix
+from synthgen.mix.report import TILE, box_arrays, class_counts_by_kind, contact_sheet, write_preview, write_report
 
 
 @pytest.fixture

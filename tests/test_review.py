@@ -3,12 +3,12 @@
 import json
 
 import pytest
-
 from helpers import assert_valid_dataset, invoke
-from synthgen.dataset import load_dataset
+
+from synthgen.errors import UnsafePathError
+from synthgen.formats.folder import load_dataset
 from synthgen.labels import Instance
-from synthgen.review import ReviewError, export_review, import_review, instance_uncertainty
-from synthgen.staging import UnsafePathError
+from synthgen.real.review import ReviewError, export_review, import_review, instance_uncertainty
 
 RESULTS = "test_coco_det_AP_H_56.json"
 

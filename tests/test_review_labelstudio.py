@@ -13,12 +13,11 @@ import time
 import urllib.request
 
 import pytest
-import typer
+from helpers import assert_valid_dataset
 from typer.testing import CliRunner
 
-from helpers import assert_valid_dataset
-from synthgen.cli_real import register
-from synthgen.dataset import load_dataset
+from synthgen.cli import app as synthgen_app
+from synthgen.formats.folder import load_dataset
 
 TOKEN = "synthgen-test-token"
 EXECUTABLE = os.environ.get("SYNTHGEN_LABEL_STUDIO") or shutil.which("label-studio")
@@ -72,8 +71,7 @@ def label_studio(tmp_path_factory):
 
 
 def test_label_studio_round_trip(label_studio, coco_person, tmp_path):
-    app = typer.Typer()
-    register(app)
+    app = synthgen_app
     runner = CliRunner()
     results = coco_person / "test_coco_det_AP_H_56.json"
     assert runner.invoke(app, ["prelabel", str(coco_person), "-o", str(tmp_path / "real"),

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from scene_builders import HEIGHT, WIDTH, cube, scene
 
-from synthgen.annotate import annotate
-from synthgen.backends.blender import BlenderBackend
-from synthgen.backends.composite import composite, cover
 from synthgen.recipe import builtin_hdris
-from synthgen.scene import Camera
+from synthgen.render.annotate import annotate
+from synthgen.render.backends.blender import BlenderBackend
+from synthgen.render.backends.composite import composite, cover
+from synthgen.render.scene import Camera
 
 pytestmark = pytest.mark.slow
 

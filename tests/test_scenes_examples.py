@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from synthgen.check import check_dataset
+from synthgen.formats.check import check_dataset
 from synthgen.labels import decode_mask
-from synthgen.maps import read_depth
 from synthgen.recipe import ImageSpec, Recipe, RenderSpec, load_recipe
-from synthgen.run import render_dataset
+from synthgen.render.maps import read_depth
+from synthgen.render.run import render_dataset
 
 pytestmark = pytest.mark.slow
 

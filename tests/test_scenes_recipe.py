@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from synthgen.recipe import RecipeError, load_recipe, parse_recipe
-from synthgen.sampling import sample
+from synthgen.render.sampling import sample
 
 SCENES = Path(__file__).parents[1] / "scenes"
 BASE = {"version": 1, "name": "t", "count": 1, "classes": [{"name": "box", "primitive": "cube"}]}

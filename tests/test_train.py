@@ -3,18 +3,17 @@
 import json
 
 import pytest
-import typer
+from helpers import make_shapes_dataset
 from typer.testing import CliRunner
 
-from helpers import make_shapes_dataset
-from synthgen.cli_real import register
-from synthgen.dataset import load_dataset
-from synthgen.evaluate import evaluate_datasets
+from synthgen.cli import app as synthgen_app
+from synthgen.formats.folder import load_dataset
 from synthgen.formats.labelstudio import region
-from synthgen.prelabel import make_detector
-from synthgen.prelabel.folder import prelabel_folder
-from synthgen.review import export_review, import_review
-from synthgen.train import TrainError, gather, train
+from synthgen.real.evaluate import evaluate_datasets
+from synthgen.real.prelabel import make_detector
+from synthgen.real.prelabel.folder import prelabel_folder
+from synthgen.real.review import export_review, import_review
+from synthgen.real.train import TrainError, gather, train
 
 SMALL = {"box_batch_size_per_image": 32, "rpn_batch_size_per_image": 64, "rpn_pre_nms_top_n_test": 200,
          "rpn_post_nms_top_n_test": 50, "box_detections_per_img": 20}  # fmt: skip
@@ -64,8 +63,7 @@ def test_reviewed_corrections_make_the_next_detector_better(tmp_path):
 def test_classes_merge_by_name_and_bad_input_fails(tmp_path):
     squares = make_shapes_dataset(tmp_path / "a", 2, seed=0, classes=["square"]).root
     disks = make_shapes_dataset(tmp_path / "b", 2, seed=1, classes=["disk"]).root
-    app = typer.Typer()
-    register(app)
+    app = synthgen_app
     run = CliRunner().invoke(app, ["train", str(squares), str(disks), "-o", str(tmp_path / "m"), "--epochs", "1",
                                    "--image-size", "64", "--arch", "fasterrcnn_mobilenet_v3_large_320_fpn"])  # fmt: skip
     assert run.exit_code == 0, run.output

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from synthgen.labels import Instance, Provenance, Sample
-from synthgen.trust import ContrastScorer, DetectorAgreementScorer, masked_crop, summarize
+from synthgen.render.trust import ContrastScorer, DetectorAgreementScorer, masked_crop, summarize
 
 pytest.importorskip("cv2")
 
@@ -18,9 +18,9 @@ def planted() -> dict[str, list[float]]:
     """Contrast scores of objects as rendered, and of the same objects erased (the region
     re-rendered without the object: exactly the background the model might have left there)."""
     pytest.importorskip("bpy")
-    from synthgen.backends.blender import BlenderBackend
     from synthgen.recipe import parse_recipe
-    from synthgen.sampling import sample
+    from synthgen.render.backends.blender import BlenderBackend
+    from synthgen.render.sampling import sample
 
     recipe = parse_recipe(
         {
@@ -59,7 +59,7 @@ def test_contrast_gate_rejects_planted_misses_and_keeps_real_objects(planted):
 
 
 def test_clip_scorer_loads_a_local_folder_and_gives_class_probabilities(tiny_clip_folder):
-    from synthgen.trust import ClipScorer
+    from synthgen.render.trust import ClipScorer
 
     scorer = ClipScorer(str(tiny_clip_folder), ["cube", "cone"])
     rng = np.random.default_rng(0)
@@ -84,7 +84,7 @@ def test_masked_crop_greys_everything_outside_the_mask():
 
 
 class KnownDetector:
-    """A Detector (the `synthgen.prelabel` protocol) that predicts a fixed list of instances."""
+    """A Detector (the `synthgen.real.prelabel` protocol) that predicts a fixed list of instances."""
 
     def __init__(self, predictions: list[Instance]):
         self.predictions = predictions

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from scene_builders import cube, scene
 
-from synthgen.annotate import annotate
-from synthgen.backends.blender import BlenderBackend
 from synthgen.formats.coco import from_coco, to_coco
 from synthgen.labels import Dataset, Sample, categories_from_names
+from synthgen.render.annotate import annotate
+from synthgen.render.backends.blender import BlenderBackend
 
 pytestmark = pytest.mark.slow
 

@@ -144,6 +144,11 @@ class Dataset:
         raise KeyError(f"unknown class {name!r}; known: {', '.join(self.class_names)}")
 
 
+def normalise_name(name: str) -> str:
+    """Class names compare by this: lower case, whitespace collapsed ("Traffic  Light" == "traffic light")."""
+    return " ".join(str(name).split()).lower()
+
+
 def categories_from_names(names: list[str]) -> list[Category]:
     """Categories with ids 1..N in the given order."""
     return [Category(id=i + 1, name=name) for i, name in enumerate(names)]

@@ -17,14 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from synthgen.dataset import IMAGES, atomic_write_png
+from synthgen.errors import FormatError
+from synthgen.fileio import atomic_write_png
 from synthgen.formats.coco import from_coco
 from synthgen.labels import Dataset, Instance, Provenance, Sample, categories_from_names
+from synthgen.layout import IMAGES
 
 COCO_FILE = "coco_annotations.json"
 
 
-class BlenderProcFormatError(ValueError):
+class BlenderProcFormatError(FormatError):
     """A BlenderProc output that cannot be read into the label model."""
 
 
@@ -40,6 +42,22 @@ def read_blenderproc_coco(folder: str | Path, class_names: dict[int, str] | None
     for sample in dataset.samples:
         sample.provenance = Provenance(source="render", backend="blenderproc", origin=str(path))
     return dataset
+
+
+def is_hdf5_output(folder: Path) -> bool:
+    """Whether `folder` is BlenderProc HDF5 output (no COCO file, `<n>.hdf5` frames)."""
+    return folder.is_dir() and not (folder / COCO_FILE).exists() and any(folder.glob("*.hdf5"))
+
+
+def read_blenderproc(path: Path) -> Dataset:
+    """BlenderProc's COCO output (its folder or its `coco_annotations.json`)."""
+    folder = path if path.is_dir() else path.parent
+    if is_hdf5_output(folder):
+        raise BlenderProcFormatError(
+            f"{folder}: BlenderProc HDF5 frames hold their images inside; "
+            f"run `synthgen convert {folder} --from blenderproc -o OUT` first and use OUT"
+        )
+    return read_blenderproc_coco(folder)
 
 
 def read_blenderproc_hdf5(folder: str | Path, out: str | Path, class_names: dict[int, str] | None = None) -> Dataset:

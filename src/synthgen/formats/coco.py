@@ -14,13 +14,14 @@ from typing import Any
 
 from pycocotools import mask as mask_utils
 
+from synthgen.errors import FormatError
 from synthgen.labels import Category, Dataset, Instance, Provenance, Sample
 
 OPTIONAL_INSTANCE_KEYS = ("score", "visibility", "truncated")
 BACKGROUND_NAMES = ("_background_", "__background__")
 
 
-class CocoFormatError(ValueError):
+class CocoFormatError(FormatError):
     """A COCO file that cannot be read into the label model."""
 
 
@@ -71,7 +72,7 @@ def _annotation(instance: Instance, annotation_id: int, image_id: int, category_
 
 def write_coco(dataset: Dataset, path: str | Path) -> None:
     """Write `dataset` as COCO JSON (deterministic bytes for the same dataset)."""
-    from synthgen.dataset import atomic_write_text
+    from synthgen.fileio import atomic_write_text
 
     atomic_write_text(Path(path), json.dumps(to_coco(dataset), separators=(",", ":")))
 

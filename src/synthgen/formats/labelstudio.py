@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
+from synthgen.errors import FormatError
 from synthgen.labels import Instance, Sample
 
 FROM_NAME, TO_NAME = "label", "image"
 FILE_KEY = "synthgen_file_name"
 
 
-class LabelStudioFormatError(ValueError):
+class LabelStudioFormatError(FormatError):
     """A Label Studio export that cannot be read into the label model."""
 
 

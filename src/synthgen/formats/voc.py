@@ -13,14 +13,15 @@ from pathlib import Path
 
 from PIL import Image
 
-from synthgen.dataset import atomic_write_text, place_image
+from synthgen.errors import FormatError
+from synthgen.fileio import atomic_write_text, place_image
 from synthgen.formats.coco import BACKGROUND_NAMES
 from synthgen.labels import Dataset, Instance, Sample, categories_from_names
 
 CLASS_LIST = "labels.txt"
 
 
-class VocFormatError(ValueError):
+class VocFormatError(FormatError):
     """A VOC folder that cannot be read into the label model."""
 
 

@@ -17,19 +17,20 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from synthgen.errors import FormatError
 from synthgen.labels import Dataset, Instance, Sample, categories_from_names
 
 Task = Literal["detect", "segment"]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-class YoloFormatError(ValueError):
+class YoloFormatError(FormatError):
     """A YOLO folder that cannot be read into the label model."""
 
 
 def write_yolo(dataset: Dataset, dataset_root: Path, out: Path, task: Task = "detect", link: bool = True) -> None:
     """Export `dataset` (images under `dataset_root`) as a YOLO folder at `out`."""
-    from synthgen.dataset import atomic_write_text
+    from synthgen.fileio import atomic_write_text
 
     index_of = {c.name: i for i, c in enumerate(dataset.categories)}
     for sample in dataset.samples:

@@ -1,0 +1,22 @@
+"""The `synthgen` Typer app and its top-level options; the commands live in the modules beside it."""
+
+from __future__ import annotations
+
+import typer
+
+from synthgen import __version__
+from synthgen.cli.errors import App
+
+app = App(
+    help="synthgen: recipes in, labelled datasets out (Blender renders with exact COCO / YOLO labels).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback(invoke_without_command=True)
+def main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
+    if version:
+        typer.echo(f"synthgen {__version__}")
+        raise typer.Exit()

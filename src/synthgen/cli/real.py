@@ -1,0 +1,129 @@
+"""Real-data commands: `prelabel`, `review export`, `review import`, `train`, `eval`.
+
+Thin: parse, call the real room, print. Heavy libraries are imported when a command runs, never
+by this file. Errors are printed by `cli.errors`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from synthgen.cli.app import app
+from synthgen.cli.errors import App
+
+review_app = App(help="Send uncertain pre-labels to people and take their corrections back.")
+
+
+@app.command()
+def prelabel(
+    photos: Annotated[Path, typer.Argument(help="Folder of photos (searched recursively).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Dataset folder to write (must not exist).")],
+    detector: Annotated[Optional[str], typer.Option(help="torchvision:<arch>, owlv2 or owlvit.")] = None,
+    weights: Annotated[Optional[Path], typer.Option(help="Weights file, or a `synthgen train` folder.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Hub id or local folder of an open-vocabulary model.")] = None,
+    classes: Annotated[Optional[str], typer.Option(help='Class names: "a,b=synonym|synonym".')] = None,
+    classes_file: Annotated[Optional[Path], typer.Option(help="One class (with =synonyms) per line.")] = None,
+    from_results: Annotated[Optional[Path], typer.Option(help="Existing COCO results file instead of a model.")] = None,
+    images_json: Annotated[Optional[Path], typer.Option(help="COCO file naming --from-results' image ids.")] = None,
+    threshold: Annotated[float, typer.Option(help="Keep predictions scoring at least this.")] = 0.3,
+    batch_size: Annotated[int, typer.Option(help="Photos per inference batch.")] = 8,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: CUDA when present).")] = None,
+    skip_bad: Annotated[bool, typer.Option(help="Leave unreadable photos out instead of failing.")] = False,
+) -> None:
+    """Pre-label a folder of real photos with a detector (or existing results) into a dataset folder."""
+    from synthgen.real.prelabel import make_detector, parse_classes
+    from synthgen.real.prelabel.folder import BadPhotosError, list_photos, prelabel_folder
+
+    prompts = parse_classes(classes, classes_file)
+    found = make_detector(
+        detector, weights=weights, model=model, classes=prompts, threshold=threshold, device=device,
+        from_results=from_results, images_json=images_json,
+        photo_names=list_photos(photos) if from_results else None,
+    )  # fmt: skip
+    try:
+        summary = prelabel_folder(photos, out, found, batch_size=batch_size, skip_bad=skip_bad)
+    except BadPhotosError as error:
+        for name, reason in error.bad:
+            typer.echo(f"unreadable: {photos / name}: {reason}", err=True)
+        raise
+    for name, reason in summary.skipped:
+        typer.echo(f"skipped: {photos / name}: {reason}", err=True)
+    typer.echo(f"{out}: {summary.images} images, {summary.instances} pre-labels ({len(summary.skipped)} skipped)")
+
+
+@review_app.command("export")
+def review_export(
+    dataset: Annotated[Path, typer.Argument(help="A pre-labelled dataset folder.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Tasks file to write.")],
+    budget: Annotated[int, typer.Option(help="How many images to send, most uncertain first.")] = 200,
+    to: Annotated[str, typer.Option(help="labelstudio or coco.")] = "labelstudio",
+    image_root: Annotated[
+        Optional[str], typer.Option(help="URL prefix the tool loads images from (default: Label Studio local files).")
+    ] = None,
+) -> None:
+    """Write the most uncertain images as tasks with the predictions pre-filled."""
+    from synthgen.real.review import export_review
+
+    queue = export_review(dataset, budget, to, out, image_root)
+    typer.echo(f"{out}: {len(queue)} images for review")
+
+
+@review_app.command("import")
+def review_import(
+    dataset: Annotated[Path, typer.Argument(help="The pre-labelled dataset folder the tasks came from.")],
+    export: Annotated[Path, typer.Argument(help="Label Studio JSON export, or a COCO file of corrections.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Reviewed dataset folder to write.")],
+) -> None:
+    """Replace the pre-labels of reviewed images with the people's labels, into a new dataset folder."""
+    from synthgen.real.review import import_review
+
+    reviewed, skipped = import_review(dataset, export, out)
+    typer.echo(f"{out}: {reviewed} images reviewed, {skipped} skipped (kept their pre-labels)")
+
+
+@app.command()
+def train(
+    datasets: Annotated[list[Path], typer.Argument(help="Dataset folders to train on (any mix).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Model folder to write.")],
+    arch: Annotated[Optional[str], typer.Option(help="torchvision detector (default fasterrcnn_mobilenet_v3_large_fpn).")] = None,
+    epochs: Annotated[int, typer.Option(help="Passes over the data.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 4,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 0.01,
+    optimizer: Annotated[str, typer.Option(help="sgd (momentum 0.9) or adamw.")] = "sgd",
+    image_size: Annotated[Optional[int], typer.Option(help="Resize images to this (shorter side).")] = None,
+    weights: Annotated[Optional[Path], typer.Option(help="A `synthgen train` folder to start from.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda ... (default: CUDA when present).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for initialisation and shuffling.")] = 0,
+    include_unreviewed: Annotated[bool, typer.Option(help="Also learn from pre-labels nobody reviewed.")] = False,
+) -> None:
+    """Train a torchvision detector; the folder it writes loads with `prelabel --weights`."""
+    from synthgen.real.train import train as run_training
+
+    config = run_training(
+        datasets, out, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr,
+        image_size=image_size, weights=weights, device=device, seed=seed, include_unreviewed=include_unreviewed,
+        optimizer=optimizer,
+    )  # fmt: skip
+    typer.echo(f"{out}: {config['arch']} on {config['images']} images, final loss {config['final_loss']:.4f}")
+
+
+@app.command("eval")
+def evaluate(
+    ground_truth: Annotated[Path, typer.Argument(help="COCO file with the true labels.")],
+    predictions: Annotated[Path, typer.Argument(help="COCO results list, or a COCO file with scores.")],
+    iou_type: Annotated[str, typer.Option(help="bbox or segm.")] = "bbox",
+) -> None:
+    """COCOeval summary: AP, AP50, AP75 and AP per class."""
+    from synthgen.real.evaluate import evaluate as run_evaluation
+
+    result = run_evaluation(ground_truth, predictions, iou_type)
+    typer.echo(f"images {result.images}  predictions {result.predictions}")
+    typer.echo(f"AP {result.ap:.3f}  AP50 {result.ap50:.3f}  AP75 {result.ap75:.3f}")
+    for name, ap in result.per_class.items():
+        typer.echo(f"  {name}: AP {ap:.3f}" if ap >= 0 else f"  {name}: no ground truth")
+
+
+app.add_typer(review_app, name="review")

@@ -1,0 +1,126 @@
+"""From "what is rare in my data" to "what to render": a recipe that generates each class's deficit.
+
+Count the instances per class in a (real) dataset; for every class below `min_per_class` that the
+base recipe knows, keep it in a copy of the base recipe with a per-image count scaled to its
+deficit, and set the image count so the largest deficit is met. Assumptions (mean instances per
+image from the base recipe, an expected drop rate for instances removed by the label filters) are
+written at the top of the recipe.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from synthgen.fileio import atomic_write_text
+from synthgen.formats.sources import open_dataset
+from synthgen.labels import normalise_name
+from synthgen.recipe import load_recipe, parse_recipe
+from synthgen.recipe.distributions import Distribution
+
+
+@dataclass
+class ClassPlan:
+    name: str
+    have: int
+    deficit: int
+    base_mean: float = 0.0
+    planned_mean: float = 0.0
+
+
+@dataclass
+class GenerationPlan:
+    images: int
+    drop_rate: float
+    classes: list[ClassPlan]
+    missing: list[ClassPlan] = field(default_factory=list)  # short, but not in the base recipe
+    satisfied: dict[str, int] = field(default_factory=dict)
+
+
+def expected_value(distribution: Distribution) -> float:
+    """Mean of a recipe distribution (a clipped normal is approximated by its mean)."""
+    if distribution.kind == "normal":
+        return distribution.values[0]
+    if distribution.kind == "uniform":
+        return sum(distribution.values) / 2
+    return sum(distribution.values) / len(distribution.values)
+
+
+def count_instances(spec: str) -> Counter:
+    """Instances per (normalised) class name in the input `spec`."""
+    opened = open_dataset(spec)
+    counts = Counter({normalise_name(c.name): 0 for c in opened.dataset.categories})
+    for sample in opened.dataset.samples:
+        counts.update(normalise_name(i.category) for i in sample.instances)
+    return counts
+
+
+def plan_generation(counts: Counter, recipe_means: dict[str, float], min_per_class: int, drop_rate: float) -> GenerationPlan:
+    """Image count and per-image class means that produce every deficit after the expected drop."""
+    short = [ClassPlan(name, have, min_per_class - have) for name, have in sorted(counts.items()) if have < min_per_class]
+    known = [c for c in short if recipe_means.get(c.name, 0) > 0]
+    keep = 1 - drop_rate
+    images = max((math.ceil(c.deficit / (recipe_means[c.name] * keep)) for c in known), default=0)
+    for c in known:
+        c.base_mean = recipe_means[c.name]
+        c.planned_mean = math.ceil(10 * c.deficit / (images * keep)) / 10
+    satisfied = {name: have for name, have in sorted(counts.items()) if have >= min_per_class}
+    return GenerationPlan(images, drop_rate, known, [c for c in short if c not in known], satisfied)
+
+
+def count_field(mean: float) -> int | dict:
+    """A recipe count whose mean is `mean` (a multiple of 0.1): a constant, or a choice of ten values."""
+    tenths = round(mean * 10)
+    low, above = divmod(tenths, 10)
+    if above == 0:
+        return low
+    return {"choice": [low] * (10 - above) + [low + 1] * above}
+
+
+def write_plan(dataset_spec: str, base_recipe: Path, out: Path, min_per_class: int, drop_rate: float = 0.1) -> GenerationPlan:
+    """Plan what to render and, when anything is short, write the recipe to `out`."""
+    if not 0 <= drop_rate < 1:
+        raise ValueError(f"--drop-rate: must be in [0, 1), got {drop_rate}")
+    recipe = load_recipe(base_recipe)
+    means = {normalise_name(c.name): expected_value(c.count) for c in recipe.classes}
+    plan = plan_generation(count_instances(dataset_spec), means, min_per_class, drop_rate)
+    if plan.classes:
+        text = _header(plan, dataset_spec, base_recipe, min_per_class) + yaml.safe_dump(
+            _recipe_data(base_recipe, out, plan), sort_keys=False
+        )
+        parse_recipe(yaml.safe_load(text), out)
+        atomic_write_text(out, text)
+    return plan
+
+
+def _recipe_data(base_recipe: Path, out: Path, plan: GenerationPlan) -> dict:
+    data = yaml.safe_load(base_recipe.read_text())
+    planned = {c.name: c for c in plan.classes}
+    classes = []
+    for spec in data["classes"]:
+        if normalise_name(spec["name"]) in planned:
+            spec = {**spec, "count": count_field(planned[normalise_name(spec["name"])].planned_mean)}
+            if "asset" in spec:
+                asset = (base_recipe.parent / spec["asset"]).resolve()
+                spec["asset"] = os.path.relpath(asset, out.parent.resolve())
+            classes.append(spec)
+    return {**data, "name": f"{data['name']}_plan", "count": plan.images, "classes": classes}
+
+
+def _header(plan: GenerationPlan, dataset_spec: str, base_recipe: Path, min_per_class: int) -> str:
+    lines = [
+        f"# Plan from `synthgen plan {dataset_spec} --min-per-class {min_per_class} --recipe {base_recipe}`.",
+        f"# Assumes {plan.drop_rate:.0%} of rendered instances are dropped by the label filters.",
+    ]
+    for c in plan.classes:
+        lines.append(
+            f"# {c.name}: has {c.have}, needs {c.deficit} more; {c.planned_mean:g} per image "
+            f"(base recipe: {c.base_mean:g}) x {plan.images} images x {1 - plan.drop_rate:g} kept"
+        )
+    lines += [f"# {c.name}: has {c.have}, needs {c.deficit} more, but the base recipe has no such class" for c in plan.missing]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,141 @@
+"""COCOeval (pycocotools) of predictions against ground truth: AP, AP50, AP75 and AP per class.
+
+Ground truth is a COCO file (e.g. a dataset's `annotations.json`). Predictions are either a COCO
+results list (ids as in the ground truth file) or a labelled COCO file with scores, such as a
+`prelabel` dataset, matched to the ground truth by image `file_name` (or, for a pre-labelled photo,
+its path in the photos folder) and class *name*.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synthgen.errors import InputError
+from synthgen.formats.coco import CocoFormatError, from_coco, to_coco
+from synthgen.labels import Dataset
+from synthgen.real.prelabel.base import PrelabelError
+from synthgen.real.prelabel.from_results import read_results
+
+IOU_TYPES = ("bbox", "segm")
+
+
+class EvalError(InputError):
+    """Bad evaluation input; the message names the file and field."""
+
+
+@dataclass
+class EvalResult:
+    ap: float
+    ap50: float
+    ap75: float
+    per_class: dict[str, float]
+    images: int
+    predictions: int
+
+
+def evaluate(ground_truth: Path, predictions: Path, iou_type: str = "bbox") -> EvalResult:
+    """Score the predictions file against the ground truth file (its boxes as written)."""
+    if iou_type not in IOU_TYPES:
+        raise EvalError(f"--iou-type: {iou_type!r} is not one of {', '.join(IOU_TYPES)}")
+    ground = _read_json(ground_truth)
+    try:
+        from_coco(ground, source=str(ground_truth))  # validates the ground truth
+    except CocoFormatError as error:
+        raise EvalError(str(error)) from None
+    raw_predictions = _read_json(predictions)
+    if isinstance(raw_predictions, list):
+        return coco_eval(ground, _results_from_file(predictions, ground), iou_type)
+    try:
+        predicted = from_coco(raw_predictions, source=str(predictions))
+    except CocoFormatError as error:
+        raise EvalError(str(error)) from None
+    return coco_eval(ground, _results_from_dataset(predictions, predicted, ground, iou_type), iou_type)
+
+
+def evaluate_datasets(truth: Dataset, predicted: Dataset, iou_type: str = "bbox") -> EvalResult:
+    """Score a predicted dataset against a labelled one (same file names, classes by name)."""
+    ground = to_coco(truth)
+    return coco_eval(ground, _results_from_dataset(Path("predictions"), predicted, ground, iou_type), iou_type)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise EvalError(f"{path}: cannot read JSON: {error}") from None
+
+
+def _results_from_file(path: Path, ground: dict[str, Any]) -> list[dict[str, Any]]:
+    """A COCO results list, checked against the ground truth's image and category ids."""
+    try:
+        entries = read_results(path)
+    except PrelabelError as error:
+        raise EvalError(str(error)) from None
+    image_ids = {image["id"] for image in ground["images"]}
+    category_ids = {category["id"] for category in ground["categories"]}
+    for position, entry in enumerate(entries):
+        if entry["image_id"] not in image_ids:
+            raise EvalError(f"{path}: [{position}].image_id: {entry['image_id']!r} is not in the ground truth")
+        if entry["category_id"] not in category_ids:
+            raise EvalError(f"{path}: [{position}].category_id: {entry['category_id']!r} is not in the ground truth")
+    return entries
+
+
+def _results_from_dataset(
+    path: Path, predicted: Dataset, ground: dict[str, Any], iou_type: str
+) -> list[dict[str, Any]]:
+    """Scored instances of a labelled file as results, matched by file name and class name."""
+    ids_by_file = {image["file_name"]: image["id"] for image in ground["images"]}
+    ids_by_class = {category["name"]: category["id"] for category in ground["categories"]}
+    results = []
+    for position, sample in enumerate(predicted.samples):
+        name = sample.file_name if sample.file_name in ids_by_file else sample.provenance.origin
+        if name not in ids_by_file:
+            raise EvalError(f"{path}: images[{position}].file_name: {sample.file_name!r} is not in the ground truth")
+        for instance in sample.instances:
+            if instance.category not in ids_by_class:
+                raise EvalError(f"{path}: categories: class {instance.category!r} is not in the ground truth")
+            if iou_type == "segm" and instance.mask is None:
+                raise EvalError(f"{path}: {sample.file_name}: a prediction has no mask (needed for --iou-type segm)")
+            entry = {
+                "image_id": ids_by_file[name],
+                "category_id": ids_by_class[instance.category],
+                "bbox": list(instance.box),
+                "score": 1.0 if instance.score is None else instance.score,
+            }
+            if instance.mask is not None:
+                entry["segmentation"] = instance.mask
+            results.append(entry)
+    return results
+
+
+def coco_eval(ground: dict[str, Any], results: list[dict[str, Any]], iou_type: str = "bbox") -> EvalResult:
+    """Run pycocotools' COCOeval on a ground truth COCO dict; empty predictions score 0."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    names = {category["id"]: category["name"] for category in ground["categories"]}
+    if not results:
+        return EvalResult(0.0, 0.0, 0.0, {name: 0.0 for name in names.values()}, len(ground["images"]), 0)
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = ground
+        coco.createIndex()
+        evaluation = COCOeval(coco, coco.loadRes(results), iou_type)
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    precision = evaluation.eval["precision"][:, :, :, 0, -1]  # IoUs x recalls x classes, all areas, 100 dets
+    per_class = {}
+    for k, category_id in enumerate(evaluation.params.catIds):
+        values = precision[:, :, k]
+        per_class[names[category_id]] = float(values[values > -1].mean()) if np.any(values > -1) else -1.0
+    stats = [max(float(v), 0.0) for v in evaluation.stats[:3]]
+    return EvalResult(*stats, per_class=per_class, images=len(ground["images"]), predictions=len(results))

@@ -1,0 +1,207 @@
+"""Fine-tune a torchvision detector on any mix of synthgen datasets (synthetic, reviewed real).
+
+Classes are merged by name in order of first appearance (or are those of `--weights`, the model
+to start from). The result is a model folder (`model.safetensors` + `config.json`) that `prelabel
+--weights FOLDER` loads by path. Mask R-CNN trains its mask head on instance masks, and on the box
+for instances that have none (e.g. boxes a reviewer drew).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from synthgen.errors import InputError
+from synthgen.fileio import inside, refuse_existing, staged_folder
+from synthgen.formats.coco import CocoFormatError
+from synthgen.formats.folder import load_dataset
+from synthgen.labels import Sample
+from synthgen.layout import ANNOTATIONS
+
+DEFAULT_ARCH = "fasterrcnn_mobilenet_v3_large_fpn"
+OPTIMIZERS = ("sgd", "adamw")
+
+
+class TrainError(InputError):
+    """Bad training input; the message names the file and field."""
+
+
+@dataclass
+class TrainItem:
+    image: Path
+    sample: Sample
+
+
+def gather(
+    dataset_dirs: list[Path], classes: list[str] | None, include_unreviewed: bool = False
+) -> tuple[list[TrainItem], list[str]]:
+    """The samples to learn from, and the class list (given, or merged by name). Pre-labels nobody
+    reviewed are left out unless asked for: a detector trained on its own guesses learns its mistakes."""
+    items, names = [], list(classes or [])
+    for folder in dataset_dirs:
+        try:
+            dataset = load_dataset(folder)
+        except CocoFormatError as error:
+            raise TrainError(str(error)) from None
+        for name in dataset.class_names:
+            if name not in names and classes is None:
+                names.append(name)
+        for sample in dataset.samples:
+            if sample.provenance.source == "prelabel" and not include_unreviewed:
+                continue
+            unknown = {i.category for i in sample.instances} - set(names)
+            if unknown:
+                raise TrainError(f"{folder}: {sample.file_name}: class {sorted(unknown)[0]!r} is not in the model")
+            items.append(TrainItem(inside(Path(folder), sample.file_name, f"{Path(folder) / ANNOTATIONS}: images[].file_name"), sample))
+    if not items:
+        raise TrainError(f"{', '.join(map(str, dataset_dirs))}: no images to train on (unreviewed pre-labels need --include-unreviewed)")
+    return items, names
+
+
+def to_target(item: TrainItem, classes: list[str], with_masks: bool) -> tuple[Any, dict[str, Any]]:
+    """(image tensor, torchvision target) for one sample; boxes under a pixel are left out."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    from torchvision.transforms.functional import pil_to_tensor
+
+    try:
+        with Image.open(item.image) as image:
+            tensor = pil_to_tensor(image.convert("RGB")).float() / 255
+    except OSError as error:
+        raise TrainError(f"{item.image}: cannot read image: {error}") from None
+    kept = [i for i in item.sample.instances if i.box[2] >= 1 and i.box[3] >= 1 and not i.iscrowd]
+    boxes = [[x, y, x + w, y + h] for x, y, w, h in (i.box for i in kept)]
+    target = {
+        "boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+        "labels": torch.tensor([classes.index(i.category) + 1 for i in kept], dtype=torch.int64),
+    }
+    if with_masks:
+        masks = np.zeros((len(kept), item.sample.height, item.sample.width), dtype=np.uint8)
+        for k, instance in enumerate(kept):
+            if instance.mask is not None:
+                masks[k] = instance.decode_mask()
+            else:
+                x0, y0, x1, y1 = (int(round(v)) for v in boxes[k])
+                masks[k, y0:y1, x0:x1] = 1
+        target["masks"] = torch.from_numpy(masks)
+    return tensor, target
+
+
+def recalibrate_batchnorm(model, items: list[TrainItem], classes: list[str], batch_size: int, device: str) -> None:
+    """Set BatchNorm running statistics to their exact average over (up to 256 of) the training images.
+    Early in training the running averages trail the weights far behind, and a detector evaluated
+    with them scores much worse than it has learnt to (detectron2's PreciseBN does the same)."""
+    import torch
+
+    norms = [m for m in model.backbone.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average
+    model.train()
+    with torch.no_grad():
+        for start_at in range(0, min(len(items), 256), batch_size):
+            images = [to_target(item, classes, False)[0].to(device) for item in items[start_at : start_at + batch_size]]
+            model.backbone(model.transform(images)[0].tensors)
+    for norm in norms:
+        norm.momentum = 0.1
+    model.eval()
+
+
+def make_optimizer(name: str, parameters, lr: float):
+    import torch
+
+    if name == "sgd":
+        return torch.optim.SGD(parameters, lr=lr, momentum=0.9, weight_decay=1e-4)
+    return torch.optim.AdamW(parameters, lr=lr, weight_decay=1e-4)
+
+
+def run_epochs(
+    model, optimizer, items: list[TrainItem], classes: list[str], epochs: int, batch_size: int, seed: int,
+    device: str, show_progress: bool,
+) -> list[float]:  # fmt: skip
+    """Train in shuffled batches (the order depends only on `seed`); the last epoch's step losses."""
+    from synthgen.progress import progress_bar
+
+    heads = getattr(model, "roi_heads", None)
+    with_masks = heads is not None and heads.has_mask()
+    order, losses = list(range(len(items))), []
+    with progress_bar(show_progress) as progress:
+        task = progress.add_task("training", total=epochs * -(-len(items) // batch_size))
+        for epoch in range(epochs):
+            random.Random(seed + epoch).shuffle(order)
+            losses = []
+            for start_at in range(0, len(order), batch_size):
+                batch = [to_target(items[i], classes, with_masks) for i in order[start_at : start_at + batch_size]]
+                images = [image.to(device) for image, _ in batch]
+                targets = [{k: v.to(device) for k, v in target.items()} for _, target in batch]
+                loss = sum(model(images, targets).values())
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+                progress.advance(task)
+    return losses
+
+
+def train(
+    dataset_dirs: list[Path],
+    out: Path,
+    arch: str | None = None,
+    epochs: int = 10,
+    batch_size: int = 4,
+    lr: float = 0.01,
+    image_size: int | None = None,
+    weights: Path | None = None,
+    device: str | None = None,
+    seed: int = 0,
+    options: dict[str, Any] | None = None,
+    include_unreviewed: bool = False,
+    optimizer: str = "sgd",
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Train and write the model folder `out`; returns its config (with the last epoch's mean loss).
+    `options` are torchvision builder arguments, saved in the config so the model loads back the same."""
+    import torch
+
+    from synthgen.real.prelabel.base import pick_device
+    from synthgen.real.prelabel.torchvision_models import build_model, load_detection_model, save_model_folder
+
+    refuse_existing(Path(out))  # before training, not after
+    if optimizer not in OPTIMIZERS:
+        raise TrainError(f"--optimizer: {optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+    device = pick_device(device)
+    torch.manual_seed(seed)
+    if weights is not None:
+        model, labels, start = load_detection_model(arch, Path(weights), [])
+        arch, image_size, options = start["arch"], start.get("min_size"), start.get("options", {})
+        items, classes = gather(dataset_dirs, labels[1:], include_unreviewed)
+    else:
+        items, classes = gather(dataset_dirs, None, include_unreviewed)
+        arch = arch or DEFAULT_ARCH
+        options = options or {}
+        model = build_model(arch, len(classes) + 1, image_size, image_size, **options)
+    model.to(device).train()
+    optimizer_step = make_optimizer(optimizer, model.parameters(), lr)
+    losses = run_epochs(model, optimizer_step, items, classes, epochs, batch_size, seed, device, show_progress)
+    recalibrate_batchnorm(model, items, classes, batch_size, device)
+    config = {
+        "arch": arch,
+        "classes": classes,
+        "min_size": image_size,
+        "max_size": image_size,
+        "options": options,
+        "epochs": epochs,
+        "optimizer": optimizer,
+        "lr": lr,
+        "images": len(items),
+        "datasets": [str(d) for d in dataset_dirs],
+        "final_loss": sum(losses) / len(losses),
+    }
+    with staged_folder(out) as staging:
+        save_model_folder(model, staging, config)
+    return config

@@ -1,0 +1,359 @@
+"""Blender backend (the `bpy` module, in-process): Scene -> RGB, instance map, depth, amodal masks.
+
+One Blender instance per worker process, kept alive across images. Meshes are imported once and
+cached; everything else a Scene creates (objects, materials, lights, camera, world) is removed
+before the next Scene, so memory stays flat over long runs. Labels come from the object-index
+pass (exact integers). Cycles renders RGB and the data passes in one go; for Workbench, a second
+one-sample Cycles render supplies the index and depth passes.
+
+Amodal masks (for visibility): one more one-sample, zero-bounce Cycles render per labelled object
+with every other object and the ground hidden. Cycles writes the index pass from each pixel's
+first camera sample, which does not depend on the sample count, so a pixel where the object is
+visible in the full render is also on it in its lone render: visible mask ⊆ amodal mask, exactly.
+Truncation comes from geometry: an object is truncated when a vertex projects outside the frame.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import sys
+import tempfile
+import weakref
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from synthgen.errors import InputError
+from synthgen.render.backends.blender_physics import settle
+from synthgen.render.backends.blender_shading import SCENE_MATERIAL, add_light, add_world, paint, paint_surface
+from synthgen.render.backends.composite import composite, cover
+from synthgen.render.scene import Render, Scene, SceneObject
+
+PRIMITIVE_OPS = {
+    "cube": ("primitive_cube_add", {}),
+    "sphere": ("primitive_uv_sphere_add", {"segments": 32, "ring_count": 16}),
+    "cylinder": ("primitive_cylinder_add", {"vertices": 32}),
+    "cone": ("primitive_cone_add", {"vertices": 32}),
+    "torus": ("primitive_torus_add", {}),
+    "monkey": ("primitive_monkey_add", {}),
+    "plane": ("primitive_plane_add", {}),
+}
+IMPORTERS = {
+    ".obj": ("wm", "obj_import"),
+    ".ply": ("wm", "ply_import"),
+    ".stl": ("wm", "stl_import"),
+    ".glb": ("import_scene", "gltf"),
+    ".gltf": ("import_scene", "gltf"),
+}
+GROUND_SIZE = 500.0
+
+
+class AssetError(InputError):
+    """A mesh file Blender could not turn into geometry."""
+
+
+class BlenderBackend:
+    """Renders Scenes with Blender, reusing one Blender session."""
+
+    name = "blender"
+
+    def __init__(self, threads: int = 0):
+        forget_inherited_blender_paths()
+        import bpy
+
+        self.bpy = bpy
+        self.threads = threads
+        self.workdir = Path(tempfile.mkdtemp(prefix="synthgen-blender-"))
+        # removed on close() or, in workers that never call it, when the process exits
+        self._remove_workdir = weakref.finalize(self, shutil.rmtree, self.workdir, ignore_errors=True)
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        self.meshes: dict[str, object] = {}
+        self.labelled: list = []
+        self.others: list = []
+
+    def close(self) -> None:
+        self._remove_workdir()
+
+    def render(self, scene: Scene) -> Render:
+        """Build the scene, settle it if asked, render it, read back the pixels and passes."""
+        with blender_output_silenced():
+            self._clear()
+            self._build(scene)
+            self._configure(scene)
+            rgb_path = self._render_to(scene.engine, "rgb.png", scene.samples)
+            data_path = self._save("data.exr") if scene.engine == "cycles" else self._render_data("data.exr")
+            instance_map, depth, normals = _read_passes(data_path, normals="normals" in scene.passes)
+            rgb = read_png(rgb_path)
+            amodal = self._amodal_masks() if "amodal" in scene.passes else None
+        if scene.background:
+            rgb = composite(rgb, cover(scene.background, scene.width, scene.height, scene.background_offset))
+        return Render(rgb, instance_map, depth, amodal=amodal, truncated=self._truncated(scene), normals=normals)
+
+    # --- scene building -------------------------------------------------------------------
+    def _clear(self) -> None:
+        """Remove what the last Scene made; cached meshes and the materials they brought stay."""
+        bpy = self.bpy
+        for collection in (bpy.data.objects, bpy.data.lights, bpy.data.cameras, bpy.data.worlds):
+            for block in list(collection):
+                collection.remove(block)
+        for material in [m for m in bpy.data.materials if m.get(SCENE_MATERIAL)]:
+            bpy.data.materials.remove(material)
+        self.labelled, self.others = [], []
+
+    def _build(self, scene: Scene) -> None:
+        bpy = self.bpy
+        add_world(bpy, scene)
+        ground = None
+        if scene.ground:
+            ground = self._add_object("ground", self._mesh("primitive:plane"), pass_index=0)
+            ground.scale = (GROUND_SIZE, GROUND_SIZE, 1.0)
+            ground.is_shadow_catcher = scene.background is not None
+            paint_surface(bpy, ground, scene.ground_color, roughness=0.8)
+            self.others.append(ground)
+        self.labelled = [self._add_scene_object(obj, f"{obj.category}.{obj.instance_id}") for obj in scene.objects]
+        self.others += [self._add_scene_object(obj, f"distractor.{i}") for i, obj in enumerate(scene.distractors)]
+        for i, light in enumerate(scene.lights):
+            add_light(bpy, i, light, self._link)
+        self._add_camera(scene)
+        if scene.physics_frames:
+            settle(bpy, self.labelled + self.others[1 if ground else 0 :], ground, scene.physics_frames)
+
+    def _add_scene_object(self, obj: SceneObject, name: str):
+        blender_object = self._add_object(name, self._mesh(obj.mesh), obj.instance_id)
+        blender_object.scale = (obj.scale,) * 3
+        blender_object.rotation_euler = (math.radians(obj.tilt[0]), math.radians(obj.tilt[1]), math.radians(obj.yaw))
+        blender_object.location = obj.location
+        paint(self.bpy, blender_object, obj)
+        return blender_object
+
+    def _add_object(self, name: str, mesh: object, pass_index: int):
+        blender_object = self._link(self.bpy.data.objects.new(name, mesh))
+        blender_object.pass_index = pass_index
+        return blender_object
+
+    def _link(self, blender_object):
+        self.bpy.context.scene.collection.objects.link(blender_object)
+        return blender_object
+
+    def _add_camera(self, scene: Scene) -> None:
+        from mathutils import Vector
+
+        bpy = self.bpy
+        data = bpy.data.cameras.new("camera")
+        data.lens, data.sensor_width = scene.camera.focal_length, 36.0
+        data.clip_start, data.clip_end = 0.01, 1000.0
+        camera = self._link(bpy.data.objects.new("camera", data))
+        camera.location = scene.camera.location
+        direction = Vector(scene.camera.look_at) - Vector(scene.camera.location)
+        camera.rotation_euler = direction.to_track_quat("-Z", "Y").to_euler()
+        bpy.context.scene.camera = camera
+
+    # --- meshes -----------------------------------------------------------------------------
+    def _mesh(self, key: str):
+        """The cached, normalised mesh for `primitive:<name>` or a mesh file path."""
+        if key not in self.meshes:
+            mesh = self._create_primitive(key.split(":", 1)[1]) if key.startswith("primitive:") else self._import(key)
+            normalise_mesh(mesh, flat=key == "primitive:plane")
+            if not mesh.materials:
+                mesh.materials.append(None)
+            mesh.use_fake_user = True
+            self.meshes[key] = mesh
+        return self.meshes[key]
+
+    def _create_primitive(self, name: str):
+        operator, options = PRIMITIVE_OPS[name]
+        getattr(self.bpy.ops.mesh, operator)(**options)
+        return self._take_mesh([self.bpy.context.active_object])
+
+    def _import(self, path: str):
+        bpy = self.bpy
+        suffix = Path(path).suffix.lower()
+        before = set(bpy.data.objects)
+        module, operator = IMPORTERS[suffix]
+        try:
+            getattr(getattr(bpy.ops, module), operator)(filepath=path)
+        except RuntimeError as error:
+            raise AssetError(f"{path}: Blender could not import it: {str(error).strip().splitlines()[-1]}") from None
+        created = [o for o in bpy.data.objects if o not in before]
+        meshes = [o for o in created if o.type == "MESH"]
+        for other in [o for o in created if o.type != "MESH"]:
+            bpy.data.objects.remove(other)
+        if not meshes:
+            raise AssetError(f"{path}: holds no mesh geometry")
+        return self._take_mesh(meshes)
+
+    def _take_mesh(self, objects: list):
+        """Join objects into one mesh in world coordinates, remove the objects, return the mesh."""
+        bpy = self.bpy
+        if len(objects) > 1:
+            with bpy.context.temp_override(active_object=objects[0], selected_editable_objects=objects):
+                bpy.ops.object.join()
+        joined = objects[0]
+        mesh = joined.data
+        mesh.transform(joined.matrix_world)
+        joined.parent = None
+        bpy.data.objects.remove(joined)
+        return mesh
+
+    # --- rendering --------------------------------------------------------------------------
+    def _configure(self, scene: Scene) -> None:
+        render = self.bpy.context.scene.render
+        render.resolution_x, render.resolution_y, render.resolution_percentage = scene.width, scene.height, 100
+        render.threads_mode = "FIXED"
+        render.threads = self.threads or os.cpu_count() or 1
+        render.use_persistent_data = False
+        render.film_transparent = scene.background is not None
+        cycles = self.bpy.context.scene.cycles
+        cycles.device = "CPU"
+        cycles.seed = scene.index
+        cycles.use_animated_seed = False
+        cycles.use_denoising = scene.denoise
+        cycles.max_bounces = 12
+        view_layer = self.bpy.context.scene.view_layers[0]
+        view_layer.use_pass_object_index = True
+        view_layer.use_pass_z = True
+        view_layer.use_pass_normal = "normals" in scene.passes
+        shading = self.bpy.context.scene.display.shading
+        shading.light, shading.color_type = "STUDIO", "MATERIAL"
+
+    def _render_to(self, engine: str, file_name: str, samples: int) -> Path:
+        scene = self.bpy.context.scene
+        scene.render.engine = {"cycles": "CYCLES", "workbench": "BLENDER_WORKBENCH"}[engine]
+        scene.cycles.samples = samples
+        self.bpy.ops.render.render(write_still=False)
+        return self._save(file_name)
+
+    def _render_data(self, file_name: str) -> Path:
+        """A one-sample, zero-bounce Cycles render without the world (no lighting needed) for its data passes."""
+        scene = self.bpy.context.scene
+        world, scene.world = scene.world, None
+        bounces, scene.cycles.max_bounces = scene.cycles.max_bounces, 0
+        try:
+            return self._render_to("cycles", file_name, samples=1)
+        finally:
+            scene.world, scene.cycles.max_bounces = world, bounces
+
+    def _amodal_masks(self) -> dict[int, np.ndarray]:
+        """Each labelled object's mask with everything else hidden (one data render per object)."""
+        everything = self.labelled + self.others
+        masks = {}
+        try:
+            for alone in self.labelled:
+                for blender_object in everything:
+                    blender_object.hide_render = blender_object is not alone
+                instance_map = _read_passes(self._render_data("alone.exr"))[0]
+                masks[alone.pass_index] = instance_map == alone.pass_index
+        finally:
+            for blender_object in everything:
+                blender_object.hide_render = False
+        return masks
+
+    def _truncated(self, scene: Scene) -> frozenset[int]:
+        """Ids of labelled objects with a vertex outside the frame (or behind the camera)."""
+        camera = self.bpy.context.scene.camera
+        depsgraph = self.bpy.context.evaluated_depsgraph_get()
+        view = np.array(camera.calc_matrix_camera(depsgraph, x=scene.width, y=scene.height)) @ np.array(
+            camera.matrix_world.inverted()
+        )
+        truncated = set()
+        for blender_object in self.labelled:
+            mesh = blender_object.data
+            coords = np.empty(len(mesh.vertices) * 3, dtype=np.float64)
+            mesh.vertices.foreach_get("co", coords)
+            points = np.c_[coords.reshape(-1, 3), np.ones(len(mesh.vertices))]
+            clip = points @ (view @ np.array(blender_object.matrix_world)).T
+            w = clip[:, 3]
+            if (w <= 0).any() or (np.abs(clip[:, :2]) > w[:, None]).any():
+                truncated.add(blender_object.pass_index)
+        return frozenset(truncated)
+
+    def _save(self, file_name: str) -> Path:
+        """Save the current render result as PNG (RGB, or RGBA with a transparent film) or multilayer EXR."""
+        scene = self.bpy.context.scene
+        settings = scene.render.image_settings
+        if file_name.endswith(".exr"):
+            settings.file_format, settings.color_depth, settings.exr_codec = "OPEN_EXR_MULTILAYER", "32", "ZIP"
+        else:
+            mode = "RGBA" if scene.render.film_transparent else "RGB"
+            settings.file_format, settings.color_mode, settings.color_depth = "PNG", mode, "8"
+        path = self.workdir / file_name
+        self.bpy.data.images["Render Result"].save_render(str(path), scene=scene)
+        return path
+
+
+@contextmanager
+def blender_output_silenced():
+    """Send what Blender prints to stdout (render progress, 'Saved: ...') to /dev/null.
+
+    Blender writes from C, so this swaps file descriptor 1 itself; Python's own prints are
+    flushed first and work again afterwards. Progress bars and JSON logs stay readable.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        libc_flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+def libc_flush() -> None:
+    """Flush C stdio buffers so Blender's buffered output lands in /dev/null, not after the swap."""
+    import ctypes
+
+    ctypes.CDLL(None).fflush(None)
+
+
+def forget_inherited_blender_paths() -> None:
+    """Drop Blender's script folders from sys.path when bpy is not loaded yet.
+
+    Importing bpy adds `bpy/<version>/scripts/...` to sys.path; a spawned worker inherits that
+    path, and there `scripts/modules/bpy` would shadow the real module (`No module named '_bpy'`).
+    """
+    if "bpy" not in sys.modules:
+        sys.path[:] = [p for p in sys.path if not (f"{os.sep}bpy{os.sep}" in p and f"{os.sep}scripts" in p)]
+
+
+def normalise_mesh(mesh, flat: bool = False) -> None:
+    """Scale a mesh so its largest dimension is 1 and move its lowest point to z = 0, centred in x, y."""
+    from mathutils import Matrix, Vector
+
+    coords = np.empty(len(mesh.vertices) * 3, dtype=np.float64)
+    mesh.vertices.foreach_get("co", coords)
+    coords = coords.reshape(-1, 3)
+    low, high = coords.min(axis=0), coords.max(axis=0)
+    size = float((high - low).max()) or 1.0
+    centre = Vector(((low[0] + high[0]) / 2, (low[1] + high[1]) / 2, low[2] if not flat else (low[2] + high[2]) / 2))
+    mesh.transform(Matrix.Diagonal((1 / size, 1 / size, 1 / size, 1.0)) @ Matrix.Translation(-centre))
+
+
+def read_png(path: Path) -> np.ndarray:
+    """HxWx3 (or HxWx4 when saved with alpha) uint8."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGBA" if image.mode in ("RGBA", "LA") else "RGB")).copy()
+
+
+def _read_passes(path: Path, normals: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Instance ids (object-index pass), depth and (when asked) normals from a multilayer EXR."""
+    import OpenEXR
+
+    with OpenEXR.File(str(path)) as exr:
+        channels = exr.parts[0].channels
+        index = channels["ViewLayer.IndexOB.X"].pixels
+        depth = channels["ViewLayer.Depth.Z"].pixels.astype(np.float32)
+        normal = np.dstack([channels[f"ViewLayer.Normal.{axis}"].pixels for axis in "XYZ"]) if normals else None
+    depth = np.where(depth >= 1e9, np.inf, depth).astype(np.float32)
+    if normal is not None:  # averaged over samples: rescale to unit length, and keep to the first sample's hits
+        length = np.linalg.norm(normal, axis=-1, keepdims=True)
+        normal = np.where(np.isfinite(depth)[..., None] & (length > 0), normal / np.maximum(length, 1e-12), 0.0)
+        normal = normal.astype(np.float32)
+    return np.rint(index).astype(np.int32), depth, normal
