@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from paths import MUG
 
 from synthgen.recipe import Recipe, load_recipe
 from synthgen.render.run import render_dataset
 
-REPO = Path(__file__).resolve().parents[1]
-MUG = REPO / "assets" / "meshes" / "mug.obj"
 # Every Ray process the tests start (drivers, nodes, CLI runs) must agree on these; see docs/distributed.md.
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 RENDER_WORKER = "ray::render_on_worker"  # a Ray worker's process title while it renders an image

@@ -6,12 +6,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+from paths import COCO_PERSON
 from PIL import Image
 
 from synthgen.formats.coco import write_coco
 from synthgen.labels import Dataset, Instance, Provenance, Sample, categories_from_names
 
-REAL_COCO = Path(__file__).resolve().parents[2] / "shared/data/real/coco_person/test_coco.json"
+REAL_COCO = COCO_PERSON / "test_coco.json"
 WIDTH, HEIGHT = 64, 48
 
 

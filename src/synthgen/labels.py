@@ -9,6 +9,8 @@ derived from it, never stored separately.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -83,14 +85,13 @@ class Instance:
         """COCO box of the amodal mask (None without one)."""
         if self.amodal_mask is None:
             return None
-        return tuple(float(v) for v in mask_utils.toBbox(_binary(self.amodal_mask)))
+        return rle_box(self.amodal_mask)
 
     @classmethod
     def from_mask(cls, category: str, mask: np.ndarray, **kwargs: Any) -> Instance:
         """Build an instance from a boolean HxW mask; box and area come from the mask."""
         rle = encode_mask(mask)
-        box = tuple(float(v) for v in mask_utils.toBbox(rle))
-        return cls(category=category, box=box, area=float(mask_utils.area(rle)), mask=rle, **kwargs)
+        return cls(category=category, box=rle_box(rle), area=rle_area(rle), mask=rle, **kwargs)
 
     def decode_mask(self) -> np.ndarray:
         """The mask as a boolean HxW array (requires `mask`)."""
@@ -160,17 +161,59 @@ def encode_mask(mask: np.ndarray) -> dict[str, Any]:
     return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
 
 
-def _binary(rle: dict[str, Any]) -> dict[str, Any]:
+def binary_rle(rle: dict[str, Any]) -> dict[str, Any]:
+    """A compressed RLE with `counts` as bytes, as pycocotools takes it."""
     counts = rle["counts"]
     return {"size": rle["size"], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
 
 
+def rle_box(rle: dict[str, Any]) -> tuple[float, float, float, float]:
+    """COCO `[x, y, w, h]` bounds of a compressed RLE."""
+    return tuple(float(v) for v in mask_utils.toBbox(binary_rle(rle)))
+
+
+def rle_area(rle: dict[str, Any]) -> float:
+    return float(mask_utils.area(binary_rle(rle)))
+
+
+def segmentation_to_rle(segmentation: Any, height: int, width: int) -> dict[str, Any] | None:
+    """A COCO `segmentation` (polygons, uncompressed or compressed RLE) -> compressed RLE with str
+    counts, JSON-ready; None when absent."""
+    if not segmentation:
+        return None
+    if isinstance(segmentation, list):  # polygons
+        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
+    elif isinstance(segmentation.get("counts"), list):
+        rle = mask_utils.frPyObjects(segmentation, *segmentation["size"])
+    else:
+        rle = segmentation
+    counts = rle["counts"]
+    return {"size": [int(v) for v in rle["size"]], "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}
+
+
+def instances_per_class(samples: Iterable[Sample], class_names: Iterable[str] = ()) -> dict[str, int]:
+    """How many instances of each class `samples` hold; every name in `class_names` appears, 0 if absent."""
+    counts = Counter({name: 0 for name in class_names})
+    counts.update(instance.category for sample in samples for instance in sample.instances)
+    return dict(counts)
+
+
+def merge_by_name(datasets: Iterable[Dataset]) -> list[str]:
+    """Rename every class to its normalised name (in place) and return the union of names, first seen
+    first: "Person" in one dataset and "person" in another are one class."""
+    merged: dict[str, None] = {}
+    for dataset in datasets:
+        for sample in dataset.samples:
+            for instance in sample.instances:
+                instance.category = normalise_name(instance.category)
+        dataset.categories = [Category(c.id, normalise_name(c.name), c.supercategory) for c in dataset.categories]
+        merged.update(dict.fromkeys(dataset.class_names))
+    return list(merged)
+
+
 def decode_mask(rle: dict[str, Any]) -> np.ndarray:
     """COCO RLE (str or bytes counts) -> boolean HxW mask."""
-    counts = rle["counts"]
-    if isinstance(counts, list):  # uncompressed RLE
+    if isinstance(rle["counts"], list):  # uncompressed RLE
         h, w = rle["size"]
         rle = mask_utils.frPyObjects(rle, h, w)
-    elif isinstance(counts, str):
-        rle = {"size": rle["size"], "counts": counts.encode("ascii")}
-    return mask_utils.decode(rle).astype(bool)
+    return mask_utils.decode(binary_rle(rle)).astype(bool)

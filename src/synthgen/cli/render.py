@@ -140,13 +140,10 @@ class _Reporter:
             self.progress.update(self.task, advance=1, rate=f"{speed:.2f} img/s" if speed else "")
 
     def finish(self, result, class_names: list[str]) -> None:
+        from synthgen.labels import instances_per_class
         from synthgen.render.trust import summarize
 
-        counts = {name: 0 for name in class_names}
-        if result.dataset:
-            for sample in result.dataset.samples:
-                for instance in sample.instances:
-                    counts[instance.category] += 1
+        counts = instances_per_class(result.dataset.samples if result.dataset else [], class_names)
         rate = result.rendered / result.seconds if result.seconds else 0.0
         summary = {
             "event": "summary", "out": str(result.out), "images": result.total, "rendered": result.rendered,

@@ -12,10 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pycocotools import mask as mask_utils
-
 from synthgen.errors import FormatError
-from synthgen.labels import Category, Dataset, Instance, Provenance, Sample
+from synthgen.labels import Category, Dataset, Instance, Provenance, Sample, rle_area, rle_box, segmentation_to_rle
 
 OPTIONAL_INSTANCE_KEYS = ("score", "visibility", "truncated")
 BACKGROUND_NAMES = ("_background_", "__background__")
@@ -114,10 +112,9 @@ def from_coco(data: dict[str, Any], root: str | None = None, source: str = "coco
 
 
 def _instance(ann: dict[str, Any], category: str, sample: Sample) -> Instance:
-    mask = _rle(ann.get("segmentation"), sample.height, sample.width)
+    mask = segmentation_to_rle(ann.get("segmentation"), sample.height, sample.width)
     if mask is not None:
-        box = tuple(float(v) for v in mask_utils.toBbox(_binary_rle(mask)))
-        area = float(mask_utils.area(_binary_rle(mask)))
+        box, area = rle_box(mask), rle_area(mask)
     else:
         box = tuple(float(v) for v in ann["bbox"])
         area = float(ann.get("area", box[2] * box[3]))
@@ -131,29 +128,8 @@ def _instance(ann: dict[str, Any], category: str, sample: Sample) -> Instance:
         visibility=ann.get("visibility"),
         truncated=ann.get("truncated"),
         attributes=ann.get("attributes", {}),
-        amodal_mask=_rle(ann.get("amodal_segmentation"), sample.height, sample.width),
+        amodal_mask=segmentation_to_rle(ann.get("amodal_segmentation"), sample.height, sample.width),
     )
-
-
-def _rle(segmentation: Any, height: int, width: int) -> dict[str, Any] | None:
-    """Polygons, uncompressed or compressed RLE -> compressed RLE with str counts; None if absent."""
-    if not segmentation:
-        return None
-    if isinstance(segmentation, list):  # polygons
-        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
-    elif isinstance(segmentation.get("counts"), list):
-        rle = mask_utils.frPyObjects(segmentation, *segmentation["size"])
-    else:
-        return {"size": list(segmentation["size"]), "counts": _str(segmentation["counts"])}
-    return {"size": [int(v) for v in rle["size"]], "counts": _str(rle["counts"])}
-
-
-def _str(counts: str | bytes) -> str:
-    return counts.decode("ascii") if isinstance(counts, bytes) else counts
-
-
-def _binary_rle(rle: dict[str, Any]) -> dict[str, Any]:
-    return {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
 
 
 def read_coco(path: str | Path, root: str | Path | None = None) -> Dataset:

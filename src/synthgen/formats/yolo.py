@@ -18,10 +18,10 @@ import yaml
 from PIL import Image
 
 from synthgen.errors import FormatError
+from synthgen.fileio import IMAGE_SUFFIXES
 from synthgen.labels import Dataset, Instance, Sample, categories_from_names
 
 Task = Literal["detect", "segment"]
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 class YoloFormatError(FormatError):

@@ -19,7 +19,7 @@ import yaml
 
 from synthgen.fileio import atomic_write_text
 from synthgen.formats.sources import open_dataset
-from synthgen.labels import normalise_name
+from synthgen.labels import instances_per_class, merge_by_name, normalise_name
 from synthgen.recipe import load_recipe, parse_recipe
 from synthgen.recipe.distributions import Distribution
 
@@ -53,11 +53,9 @@ def expected_value(distribution: Distribution) -> float:
 
 def count_instances(spec: str) -> Counter:
     """Instances per (normalised) class name in the input `spec`."""
-    opened = open_dataset(spec)
-    counts = Counter({normalise_name(c.name): 0 for c in opened.dataset.categories})
-    for sample in opened.dataset.samples:
-        counts.update(normalise_name(i.category) for i in sample.instances)
-    return counts
+    dataset = open_dataset(spec).dataset
+    merge_by_name([dataset])
+    return Counter(instances_per_class(dataset.samples, dataset.class_names))
 
 
 def plan_generation(counts: Counter, recipe_means: dict[str, float], min_per_class: int, drop_rate: float) -> GenerationPlan:

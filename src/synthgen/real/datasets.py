@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from synthgen.formats.folder import load_dataset
-from synthgen.labels import Sample
+from synthgen.labels import Instance, Sample, merge_by_name, normalise_name
 
 
 class DetectionDataset(torch.utils.data.Dataset):
@@ -27,9 +27,10 @@ class DetectionDataset(torch.utils.data.Dataset):
 
     def __init__(self, folder: str | Path, class_names: Sequence[str] | None = None, transforms: Callable | None = None):
         dataset = load_dataset(folder)
+        merge_by_name([dataset])
         self.root = Path(folder)
         self.samples: list[Sample] = dataset.samples
-        self.class_names = list(class_names) if class_names is not None else dataset.class_names
+        self.class_names = [normalise_name(n) for n in class_names] if class_names is not None else dataset.class_names
         unknown = sorted({i.category for s in self.samples for i in s.instances} - set(self.class_names))
         if unknown:
             raise ValueError(f"{folder}: classes {', '.join(unknown)} are not in class_names")
@@ -41,26 +42,8 @@ class DetectionDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         sample = self.samples[index]
-        with Image.open(self.root / sample.file_name) as image:
-            pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-        instances = sample.instances
-        boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (i.box for i in instances)], dtype=np.float32).reshape(-1, 4)
-        masks = np.zeros((len(instances), sample.height, sample.width), dtype=np.uint8)
-        for number, instance in enumerate(instances):
-            if instance.mask is not None:
-                masks[number] = instance.decode_mask()
-            else:  # box-only label: the box as its mask
-                x0, y0, x1, y1 = boxes[number].round().astype(int)
-                masks[number, y0:y1, x0:x1] = 1
-        target = {
-            "boxes": torch.from_numpy(boxes),
-            "labels": torch.tensor([self.label_of[i.category] for i in instances], dtype=torch.int64),
-            "masks": torch.from_numpy(masks),
-            "image_id": torch.tensor(index),
-            "area": torch.tensor([i.area for i in instances], dtype=torch.float32),
-            "iscrowd": torch.tensor([int(i.iscrowd) for i in instances], dtype=torch.int64),
-        }
-        image = torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
+        image = read_image_tensor(self.root / sample.file_name)
+        target = {**detection_target(sample, sample.instances, self.label_of), "image_id": torch.tensor(index)}
         if self.transforms is not None:
             image, target = self.transforms(image, target)
         return image, target
@@ -70,9 +53,38 @@ class DetectionDataset(torch.utils.data.Dataset):
         return [{i.category for i in s.instances} for s in self.samples]
 
 
+def read_image_tensor(path: Path) -> torch.Tensor:
+    """An image file as a float CxHxW RGB tensor in [0, 1]."""
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
+
+
+def detection_target(sample: Sample, instances: Sequence[Instance], label_of: dict[str, int], with_masks: bool = True) -> dict[str, torch.Tensor]:
+    """torchvision's detection target for `instances` of `sample`: boxes (xyxy), labels, masks (a
+    box-only label gets its box as mask), area, iscrowd."""
+    boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (i.box for i in instances)], dtype=np.float32).reshape(-1, 4)
+    target = {
+        "boxes": torch.from_numpy(boxes),
+        "labels": torch.tensor([label_of[i.category] for i in instances], dtype=torch.int64),
+        "area": torch.tensor([i.area for i in instances], dtype=torch.float32),
+        "iscrowd": torch.tensor([int(i.iscrowd) for i in instances], dtype=torch.int64),
+    }
+    if with_masks:
+        masks = np.zeros((len(instances), sample.height, sample.width), dtype=np.uint8)
+        for number, instance in enumerate(instances):
+            if instance.mask is not None:
+                masks[number] = instance.decode_mask()
+            else:
+                x0, y0, x1, y1 = boxes[number].round().astype(int)
+                masks[number, y0:y1, x0:x1] = 1
+        target["masks"] = torch.from_numpy(masks)
+    return target
+
+
 def mixed_datasets(folders: Sequence[str | Path], transforms: Callable | None = None) -> list[DetectionDataset]:
-    """One DetectionDataset per folder, all sharing one class list (union of names, first-seen order)."""
-    names = list(dict.fromkeys(name for folder in folders for name in load_dataset(folder).class_names))
+    """One DetectionDataset per folder, all sharing one class list (merged by name, first-seen order)."""
+    names = merge_by_name([load_dataset(folder) for folder in folders])
     return [DetectionDataset(folder, names, transforms) for folder in folders]
 
 

@@ -17,7 +17,7 @@ from synthgen.errors import InputError
 from synthgen.fileio import inside, refuse_existing, staged_folder
 from synthgen.formats.coco import CocoFormatError
 from synthgen.formats.folder import load_dataset
-from synthgen.labels import Sample
+from synthgen.labels import Sample, merge_by_name, normalise_name
 from synthgen.layout import ANNOTATIONS
 
 DEFAULT_ARCH = "fasterrcnn_mobilenet_v3_large_fpn"
@@ -39,15 +39,14 @@ def gather(
 ) -> tuple[list[TrainItem], list[str]]:
     """The samples to learn from, and the class list (given, or merged by name). Pre-labels nobody
     reviewed are left out unless asked for: a detector trained on its own guesses learns its mistakes."""
-    items, names = [], list(classes or [])
-    for folder in dataset_dirs:
-        try:
-            dataset = load_dataset(folder)
-        except CocoFormatError as error:
-            raise TrainError(str(error)) from None
-        for name in dataset.class_names:
-            if name not in names and classes is None:
-                names.append(name)
+    try:
+        datasets = [load_dataset(folder) for folder in dataset_dirs]
+    except CocoFormatError as error:
+        raise TrainError(str(error)) from None
+    merged = merge_by_name(datasets)
+    names = [normalise_name(name) for name in classes] if classes is not None else merged
+    items = []
+    for folder, dataset in zip(dataset_dirs, datasets):
         for sample in dataset.samples:
             if sample.provenance.source == "prelabel" and not include_unreviewed:
                 continue
@@ -62,32 +61,15 @@ def gather(
 
 def to_target(item: TrainItem, classes: list[str], with_masks: bool) -> tuple[Any, dict[str, Any]]:
     """(image tensor, torchvision target) for one sample; boxes under a pixel are left out."""
-    import numpy as np
-    import torch
-    from PIL import Image
-    from torchvision.transforms.functional import pil_to_tensor
+    from synthgen.real.datasets import detection_target, read_image_tensor
 
     try:
-        with Image.open(item.image) as image:
-            tensor = pil_to_tensor(image.convert("RGB")).float() / 255
+        tensor = read_image_tensor(item.image)
     except OSError as error:
         raise TrainError(f"{item.image}: cannot read image: {error}") from None
     kept = [i for i in item.sample.instances if i.box[2] >= 1 and i.box[3] >= 1 and not i.iscrowd]
-    boxes = [[x, y, x + w, y + h] for x, y, w, h in (i.box for i in kept)]
-    target = {
-        "boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
-        "labels": torch.tensor([classes.index(i.category) + 1 for i in kept], dtype=torch.int64),
-    }
-    if with_masks:
-        masks = np.zeros((len(kept), item.sample.height, item.sample.width), dtype=np.uint8)
-        for k, instance in enumerate(kept):
-            if instance.mask is not None:
-                masks[k] = instance.decode_mask()
-            else:
-                x0, y0, x1, y1 = (int(round(v)) for v in boxes[k])
-                masks[k, y0:y1, x0:x1] = 1
-        target["masks"] = torch.from_numpy(masks)
-    return tensor, target
+    label_of = {name: number for number, name in enumerate(classes, start=1)}
+    return tensor, detection_target(item.sample, kept, label_of, with_masks)
 
 
 def recalibrate_batchnorm(model, items: list[TrainItem], classes: list[str], batch_size: int, device: str) -> None:

@@ -12,11 +12,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from synthgen.fileio import IMAGE_SUFFIXES
+
 MODES = ("layout", "restyle", "inpaint")
 CONDITIONINGS = ("segmentation", "ade20k", "depth", "canny")
 SCHEDULERS = ("default", "ddim", "dpm", "euler", "euler_a", "pndm", "unipc")
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
-PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 DEFAULT_TEMPLATE = "a photo of a {class}"
 
 
@@ -145,7 +146,7 @@ def resolve_model(reference: str, base_dir: Path) -> str:
 def background_files(spec: DiffusionSpec, base_dir: Path) -> list[Path]:
     """The photos of the `backgrounds` folder, sorted (so an index picks the same photo anywhere)."""
     folder = (base_dir / Path(spec.backgrounds or "").expanduser()).resolve()
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES) if folder.is_dir() else []
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
 
 
 def class_problems(spec: DiffusionSpec, class_names: list[str]) -> list[str]:
@@ -178,5 +179,5 @@ def path_problems(spec: DiffusionSpec, base_dir: Path) -> list[str]:
         if must_exist and not path.exists():
             problems.append(f"{where}: no such file or folder: {path}")
         elif where.endswith(".backgrounds") and not background_files(spec, base_dir):
-            problems.append(f"{where}: holds no photos ({' '.join(PHOTO_SUFFIXES)}): {path}")
+            problems.append(f"{where}: holds no photos ({' '.join(IMAGE_SUFFIXES)}): {path}")
     return problems

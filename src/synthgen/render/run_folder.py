@@ -19,7 +19,7 @@ from synthgen.errors import OutputError
 from synthgen.fileio import atomic_write_json
 from synthgen.formats import EXPORTS
 from synthgen.formats.folder import write_labels
-from synthgen.labels import Dataset, Sample, categories_from_names
+from synthgen.labels import Dataset, Sample, categories_from_names, instances_per_class
 from synthgen.layout import ANNOTATIONS, DEPTH, IMAGES, MANIFEST, NORMALS, SEMANTIC, STATE
 from synthgen.recipe import Recipe
 from synthgen.render.trust import summarize
@@ -99,10 +99,7 @@ def finalize(output: RunOutput, recipe: Recipe, timings: dict[str, float]) -> Da
         info={"description": f"synthgen recipe {recipe.name}", "version": __version__},
     )
     write_labels(dataset, output.root, recipe.output.formats, semantic=False)
-    counts = {name: 0 for name in recipe.class_names}
-    for sample in samples:
-        for instance in sample.instances:
-            counts[instance.category] += 1
+    counts = instances_per_class(samples, recipe.class_names)
     manifest = {
         "recipe": recipe.model_dump(mode="json"),
         "recipe_file": str(recipe.source) if recipe.source else None,

@@ -16,6 +16,7 @@ from PIL import Image
 from synthgen.errors import InputError
 from synthgen.labels import Instance
 
+
 class PrelabelError(InputError):
     """Bad detector settings or input: the message names the file or flag."""
 

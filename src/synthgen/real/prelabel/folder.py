@@ -15,14 +15,12 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from synthgen.fileio import refuse_existing
+from synthgen.fileio import IMAGE_SUFFIXES, refuse_existing
 from synthgen.formats.folder import write_dataset_folder
 from synthgen.labels import Dataset, Provenance, Sample, categories_from_names
 from synthgen.layout import IMAGES
 from synthgen.progress import progress_bar
 from synthgen.real.prelabel.base import Detector, Photo, PrelabelError
-
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 class BadPhotosError(PrelabelError):
@@ -48,7 +46,7 @@ def list_photos(folder: Path) -> list[str]:
     names = [
         path.relative_to(folder).as_posix()
         for path in folder.rglob("*")
-        if path.suffix.lower() in PHOTO_SUFFIXES
+        if path.suffix.lower() in IMAGE_SUFFIXES
         and path.is_file()
         and not any(part.startswith(".") for part in path.relative_to(folder).parts)
     ]

@@ -13,8 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from synthgen.formats.coco import _rle
-from synthgen.labels import Instance
+from synthgen.labels import Instance, decode_mask, segmentation_to_rle
 from synthgen.real.prelabel.base import Photo, PrelabelError, clip_box, file_sha256
 
 
@@ -47,10 +46,8 @@ def _finite(value: Any) -> bool:
 
 def result_instance(entry: dict[str, Any], category: str, width: int, height: int) -> Instance:
     """One results entry as an Instance (box cut to the image; mask kept when the entry has one)."""
-    mask = _rle(entry.get("segmentation"), height, width)
+    mask = segmentation_to_rle(entry.get("segmentation"), height, width)
     if mask is not None:
-        from synthgen.labels import decode_mask
-
         return Instance.from_mask(category, decode_mask(mask), score=float(entry["score"]))
     box = clip_box(tuple(float(v) for v in entry["bbox"]), width, height)
     return Instance(category=category, box=box, area=box[2] * box[3], score=float(entry["score"]))

@@ -16,9 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from synthgen.recipe import Recipe
+from synthgen.render.backends.composite import cover
 from synthgen.render.backends.diffusion.conditioning import conditioning_image
 from synthgen.render.backends.diffusion.loading import device_and_dtype, load_pipeline
 from synthgen.render.scene import Render, RenderOrigin, Scene
@@ -181,9 +182,7 @@ def image_prompt(scene: Scene) -> str:
 
 def background_photo(scene: Scene) -> np.ndarray:
     """The Scene's background photo, scaled and centre-cropped to the image size."""
-    with Image.open(scene.diffusion.background) as photo:
-        fitted = ImageOps.fit(photo.convert("RGB"), (scene.width, scene.height), Image.Resampling.LANCZOS)
-    return np.asarray(fitted).copy()
+    return cover(scene.diffusion.background, scene.width, scene.height, (0.5, 0.5))
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:

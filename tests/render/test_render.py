@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO, write_recipe
+from paths import REPO
 from PIL import Image
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
+from recipes import write_recipe
 
 from synthgen.errors import OutputError
 from synthgen.formats.check import check_dataset

@@ -12,10 +12,10 @@ import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from paths import ASSETS, QUICKSTART
 
 from synthgen.errors import InputError
 from synthgen.formats.blenderproc import read_blenderproc_coco, read_blenderproc_hdf5
@@ -32,7 +32,6 @@ pytestmark = [
     # importing blenderproc outside the adapter raises, so look for it without importing
     pytest.mark.skipif(importlib.util.find_spec("blenderproc") is None, reason="needs the 'blenderproc' extra"),
 ]
-QUICKSTART = Path(__file__).parents[1] / "scenes" / "quickstart.yaml"
 
 
 def _tiny(backend: str, count: int = 2):
@@ -92,7 +91,7 @@ def test_blenderproc_backend_makes_a_valid_quickstart_dataset_with_our_labels(da
 
 def test_render_command_with_blenderproc_ends_cleanly(tmp_path):
     recipe = tmp_path / "bp.yaml"
-    text = QUICKSTART.read_text().replace("backend: blender", "backend: blenderproc").replace("../assets", str(QUICKSTART.parents[1] / "assets"))
+    text = QUICKSTART.read_text().replace("backend: blender", "backend: blenderproc").replace("../assets", str(ASSETS))
     recipe.write_text(text.replace("{width: 320, height: 240}", "{width: 32, height: 24}").replace("samples: 16", "samples: 1"))
     done = subprocess.run(
         [sys.executable, "-m", "synthgen.cli", "render", str(recipe), "-o", str(tmp_path / "out"), "--count", "2", "-q"],

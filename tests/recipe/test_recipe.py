@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, write_recipe
+from paths import REPO
+from recipes import write_recipe
 from typer.testing import CliRunner
 
 from synthgen.cli import app

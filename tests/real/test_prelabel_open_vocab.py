@@ -1,15 +1,13 @@
 """OWLv2 / OWL-ViT: a tiny random model and an offline-built processor, saved and loaded back by path."""
 
-import json
 
 import pytest
-import torch
+from detector_models import tiny_open_vocab_model
 from helpers import assert_valid_dataset
 from PIL import Image
 from typer.testing import CliRunner
 
 from synthgen.cli import app as synthgen_app
-from detector_models import tiny_open_vocab_model
 from synthgen.real.prelabel import PrelabelError, make_detector, parse_classes
 
 transformers = pytest.importorskip("transformers")

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from paths import REPO, SCENES
 
 from synthgen.recipe import RecipeError, load_recipe, parse_recipe
 from synthgen.recipe.diffusion import DiffusionSpec
 from synthgen.render.sampling import sample
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted((ROOT / "scenes").glob("diffusion_*.yaml"))
+EXAMPLES = sorted(SCENES.glob("diffusion_*.yaml"))
 
 
 def recipe_data(**diffusion) -> dict:
@@ -81,7 +81,7 @@ def test_recipe_and_cli_help_do_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
-@pytest.mark.parametrize("preset", sorted((ROOT / "configs" / "diffusion").glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("preset", sorted((REPO / "configs" / "diffusion").glob("*.yaml")), ids=lambda p: p.stem)
 def test_presets_are_valid_diffusion_blocks(preset):
     spec = DiffusionSpec.model_validate(yaml.safe_load(preset.read_text()))
     assert spec.model.count("/") == 1 and all(n.model.count("/") == 1 for n in spec.controlnet)  # hub ids only

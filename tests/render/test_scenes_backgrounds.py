@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from paths import BACKGROUNDS, COCO_PERSON
 from scene_builders import HEIGHT, WIDTH, cube, scene
 
 from synthgen.recipe import builtin_hdris
@@ -18,8 +18,8 @@ from synthgen.render.scene import Camera
 
 pytestmark = pytest.mark.slow
 
-PHOTOS = sorted((Path(__file__).parents[1] / "assets" / "backgrounds").glob("*.jpg"))
-REAL = sorted(Path("/work/shared/data/real/coco_person").glob("*.jpg")) or PHOTOS
+PHOTOS = BACKGROUNDS
+REAL = sorted(COCO_PERSON.glob("*.jpg"))
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from paths import SCENES
 
 from synthgen.recipe import RecipeError, load_recipe, parse_recipe
 from synthgen.render.sampling import sample
 
-SCENES = Path(__file__).parents[1] / "scenes"
 BASE = {"version": 1, "name": "t", "count": 1, "classes": [{"name": "box", "primitive": "cube"}]}
 
 

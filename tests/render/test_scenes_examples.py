@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from paths import SCENES
 from PIL import Image
 
 from synthgen.formats.check import check_dataset
@@ -17,7 +18,6 @@ from synthgen.render.run import render_dataset
 
 pytestmark = pytest.mark.slow
 
-SCENES = Path(__file__).parents[1] / "scenes"
 NEW_SCENES = ("quickstart", "tabletop", "real_backgrounds", "rare_class")
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from paths import COCO_PERSON
 from PIL import Image
 
 pytest.importorskip("diffusers")
@@ -15,8 +16,6 @@ pytest.importorskip("bpy")
 from synthgen.formats.check import check_dataset  # noqa: E402
 from synthgen.recipe import RecipeError, parse_recipe  # noqa: E402
 from synthgen.render.run import render_dataset  # noqa: E402
-
-PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "coco_person"
 
 
 def make_recipe(tmp_path: Path, models: dict[str, Path], **diffusion):
@@ -106,10 +105,10 @@ def test_restyle_keeps_the_blender_labels(tmp_path, tiny_models, controlnets):
 
 def test_inpaint_paints_inside_masks_and_keeps_the_photo_elsewhere(tmp_path, tiny_models):
     net = {"model": str(tiny_models["controlnet-seg"]), "conditioning": "segmentation"}
-    recipe = make_recipe(tmp_path, tiny_models, mode="inpaint", backgrounds=str(PHOTOS), controlnet=[net])
+    recipe = make_recipe(tmp_path, tiny_models, mode="inpaint", backgrounds=str(COCO_PERSON), controlnet=[net])
     coco = render_ok(recipe, tmp_path / "out")
     image = coco["images"][0]
-    assert Path(image["provenance"]["extra"]["background"]).parent == PHOTOS
+    assert Path(image["provenance"]["extra"]["background"]).parent == COCO_PERSON
     from synthgen.labels import decode_mask
     from synthgen.render.backends.diffusion.backend import background_photo
     from synthgen.render.sampling import sample

@@ -13,7 +13,8 @@ import yaml
 
 pytest.importorskip("ray")
 
-from executor_helpers import REPO, dataset_bytes, kill_run_after, ray_env, render_reference, synthgen, write_recipe  # noqa: E402
+from executor_helpers import dataset_bytes, kill_run_after, ray_env, render_reference, synthgen, write_recipe  # noqa: E402
+from paths import REPO  # noqa: E402
 
 from synthgen.cli import app  # noqa: E402
 from synthgen.recipe import load_recipe  # noqa: E402
