@@ -47,7 +47,7 @@ def test_coco_round_trip_is_identity(tmp_path):
     write_coco(dataset, tmp_path / "annotations.json")
     back = read_coco(tmp_path / "annotations.json")
     assert back.categories == dataset.categories
-    for original, read in zip(dataset.samples, back.samples):
+    for original, read in zip(dataset.samples, back.samples, strict=True):
         assert (read.file_name, read.width, read.height) == (original.file_name, original.width, original.height)
         assert read.provenance == original.provenance
         assert read.instances == original.instances
@@ -94,9 +94,9 @@ def test_yolo_detect_round_trip(tmp_path):
     assert (tmp_path / "yolo/labels/000000.txt").read_text().splitlines()[0] == "0 0.250000 0.275000 0.300000 0.350000"
     back = read_yolo(tmp_path / "yolo")
     assert back.class_names == ["cat", "dog"]
-    for original, read in zip(dataset.samples, back.samples):
+    for original, read in zip(dataset.samples, back.samples, strict=True):
         assert [i.category for i in read.instances] == [i.category for i in original.instances]
-        for a, b in zip(original.instances, read.instances):
+        for a, b in zip(original.instances, read.instances, strict=True):
             assert np.allclose(a.box, b.box, atol=1e-4)
     assert Image.open(tmp_path / "yolo/images/000000.png").size == (30, 20)
 

@@ -112,9 +112,9 @@ def test_yolo_folder_round_trip_and_clipping(tmp_path):
     write_yolo(original, folder, tmp_path / "yolo", task="detect", link=False)
     opened = open_dataset(str(tmp_path / "yolo"))
     assert opened.format == "yolo" and opened.dataset.class_names == ["crate", "barrel"]
-    for got, want in zip(opened.dataset.samples, original.samples):
+    for got, want in zip(opened.dataset.samples, original.samples, strict=True):
         assert [i.category for i in got.instances] == [i.category for i in want.instances]
-        for a, b in zip(got.instances, want.instances):
+        for a, b in zip(got.instances, want.instances, strict=True):
             assert a.box == pytest.approx(b.box, abs=1e-3)
     label = tmp_path / "yolo/labels/000001.txt"
     label.write_text(label.read_text() + "0 0.99 0.5 0.1 0.2\n1 1.2 0.5 0.1 0.2\n")

@@ -68,7 +68,7 @@ def test_accepting_every_prediction_round_trips_to_the_original(prelabelled, tmp
     assert import_review(prelabelled, export_file, tmp_path / "reviewed") == (4, 0)
     before, after = load_dataset(prelabelled), assert_valid_dataset(tmp_path / "reviewed")
     assert [s.file_name for s in after.samples] == [s.file_name for s in before.samples]
-    for old, new in zip(before.samples, after.samples):
+    for old, new in zip(before.samples, after.samples, strict=True):
         assert [i.category for i in new.instances] == [i.category for i in old.instances]
         assert [i.box for i in new.instances] == [pytest.approx(i.box, abs=1e-9) for i in old.instances]
         assert all(i.score is None for i in new.instances)

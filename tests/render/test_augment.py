@@ -71,7 +71,7 @@ def test_augmented_boxes_match_albumentations_own_box_transform(rendered):
         after = annotate(augmented.instance_map, layout, 1, amodal=augmented.amodal, truncated=augmented.truncated)
         pipeline = build_pipeline(SPATIAL, seed, bbox_params=A.BboxParams(format="coco", label_fields=["ids"], min_area=1))
         boxes = pipeline(image=render.rgb, bboxes=[i.box for i in before], ids=ids)
-        expected = {i: box for i, box in zip(boxes["ids"], boxes["bboxes"])}
+        expected = {i: box for i, box in zip(boxes["ids"], boxes["bboxes"], strict=True)}
         got = {o.instance_id: inst.box for o in layout.objects for inst in after if inst.mask == _mask_of(augmented, o.instance_id)}
         assert len(got) == len(after) >= 2 and set(got) <= set(expected)
         for instance_id, box in got.items():

@@ -78,8 +78,8 @@ def test_same_seed_same_labels_across_batches_and_resume_other_seed_other_image(
     assert render_dataset(recipe, tmp_path / "b").resumed == 1  # then resumed to two images
     render_ok(recipe.with_overrides(seed=6), tmp_path / "c")
     a, again, b, c = (pixels(tmp_path / name) for name in ("a", "a-again", "b", "c"))
-    assert len(a) == len(again) == len(b) == 2 and all(np.array_equal(x, y) for x, y in zip(a, again))
-    for batched, single in zip(a, b):
+    assert len(a) == len(again) == len(b) == 2 and all(np.array_equal(x, y) for x, y in zip(a, again, strict=True))
+    for batched, single in zip(a, b, strict=True):
         assert_within_one_level(batched, single)
     assert (tmp_path / "a" / "annotations.json").read_bytes() == (tmp_path / "b" / "annotations.json").read_bytes()
     assert not np.array_equal(a[0], c[0])

@@ -90,7 +90,7 @@ def test_settled_objects_rest_on_the_ground_or_on_each_other(settled):
 
 def test_same_scene_settles_the_same_way(settled):
     backend, _, bodies, (first, first_poses), second = settled
-    for pose, body in zip(first_poses, bodies):
+    for pose, body in zip(first_poses, bodies, strict=True):
         assert np.allclose(pose, np.array(body.matrix_world), atol=1e-6)
     assert np.array_equal(first.instance_map, second.instance_map)
     assert not backend.bpy.data.collections, "the rigid-body world must not leave collections behind"

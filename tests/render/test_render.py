@@ -116,7 +116,7 @@ def test_yolo_export_read_independently(rendered_dataset):
         lines = (rendered_dataset / "yolo" / "labels" / f"{stem}.txt").read_text().splitlines()
         expected = [a for a in coco["annotations"] if a["image_id"] == image["id"]]
         assert len(lines) == len(expected)
-        for line, ann in zip(lines, expected):
+        for line, ann in zip(lines, expected, strict=True):
             cls, cx, cy, w, h = line.split()
             assert int(cls) == ann["category_id"] - 1
             x, y, bw, bh = ann["bbox"]
