@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from synthgen.errors import OutputExistsError, UnsafePathError
+from synthgen.errors import InputError, OutputExistsError, UnsafePathError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 LINK_MODES = ("copy", "hardlink", "symlink")
@@ -106,7 +106,7 @@ def place_image(source: Path, target: Path, mode: str = "copy", replace: bool = 
     With `replace`, a file or link already at `target` is removed first (exports rewritten on resume).
     """
     if mode not in LINK_MODES:
-        raise ValueError(f"link mode must be one of {', '.join(LINK_MODES)}, got {mode!r}")
+        raise InputError(f"--link: must be one of {', '.join(LINK_MODES)}, got {mode!r}")
     target.parent.mkdir(parents=True, exist_ok=True)
     if replace and (target.is_symlink() or target.exists()):
         target.unlink()

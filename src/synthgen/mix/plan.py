@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from synthgen.errors import InputError
 from synthgen.fileio import atomic_write_text
 from synthgen.formats.sources import open_dataset
 from synthgen.labels import instances_per_class, merge_by_name, normalise_name
@@ -83,7 +84,7 @@ def count_field(mean: float) -> int | dict:
 def write_plan(dataset_spec: str, base_recipe: Path, out: Path, min_per_class: int, drop_rate: float = 0.1) -> GenerationPlan:
     """Plan what to render and, when anything is short, write the recipe to `out`."""
     if not 0 <= drop_rate < 1:
-        raise ValueError(f"--drop-rate: must be in [0, 1), got {drop_rate}")
+        raise InputError(f"--drop-rate: must be in [0, 1), got {drop_rate}")
     recipe = load_recipe(base_recipe)
     means = {normalise_name(c.name): expected_value(c.count) for c in recipe.classes}
     plan = plan_generation(count_instances(dataset_spec), means, min_per_class, drop_rate)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from synthgen.errors import InputError
 from synthgen.formats.folder import load_dataset
 from synthgen.labels import Instance, Sample, merge_by_name, normalise_name
 
@@ -33,7 +34,7 @@ class DetectionDataset(torch.utils.data.Dataset):
         self.class_names = [normalise_name(n) for n in class_names] if class_names is not None else dataset.class_names
         unknown = sorted({i.category for s in self.samples for i in s.instances} - set(self.class_names))
         if unknown:
-            raise ValueError(f"{folder}: classes {', '.join(unknown)} are not in class_names")
+            raise InputError(f"{folder}: classes {', '.join(unknown)} are not in class_names")
         self.label_of = {name: index + 1 for index, name in enumerate(self.class_names)}
         self.transforms = transforms
 
@@ -109,7 +110,7 @@ class MixSampler:
         repeat_threshold: float | None = 0.1, seed: int = 0,
     ):
         if len(weights) != len(datasets) or any(w < 0 for w in weights) or sum(weights) <= 0:
-            raise ValueError(f"weights: need one non-negative weight per dataset with a positive sum, got {list(weights)}")
+            raise InputError(f"weights: need one non-negative weight per dataset with a positive sum, got {list(weights)}")
         parts = []
         for dataset, weight in zip(datasets, weights):
             factors = np.ones(len(dataset)) if repeat_threshold is None else repeat_factors(dataset.image_classes(), repeat_threshold)
