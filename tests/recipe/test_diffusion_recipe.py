@@ -74,6 +74,16 @@ def test_prompts_and_seeds_are_drawn_in_sampling_after_the_layout(tmp_path):
     assert len({s.diffusion.seed for s in scenes}) == 12
 
 
+def test_a_plain_string_prompt_is_the_template(tmp_path):
+    recipe = parse_recipe(recipe_data(prompt="a shiny {class} on a table"), tmp_path / "r.yaml")
+    assert recipe.diffusion.prompt.template == "a shiny {class} on a table"
+    assert recipe.diffusion.prompt.classes == {} and recipe.diffusion.prompt.negative == ""
+    assert sample(recipe, 0).diffusion.prompts == {"cube": "a shiny cube on a table"}
+    assert problems(recipe_data(prompt="a {class} in {place}"), tmp_path) == [
+        f"{tmp_path / 'r.yaml'}: diffusion.prompt: template: template 'a {{class}} in {{place}}' uses an unknown or malformed field: 'place'"
+    ]
+
+
 def test_recipe_and_cli_help_do_not_import_torch():
     code = "import sys, synthgen.recipe, synthgen.render.sampling, synthgen.render.run; assert 'torch' not in sys.modules and 'diffusers' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
