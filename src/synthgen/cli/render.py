@@ -33,14 +33,28 @@ def _load(recipe_path: Path, count: int | None = None, seed: int | None = None):
 
 @app.command()
 def validate(recipe: Path = typer.Argument(..., help="Recipe YAML file.")) -> None:
-    """Check a recipe and print what it will make."""
+    """Check a recipe and print what it will make (and where each diffusion model comes from)."""
     loaded = _load(recipe)
+    sources = _model_sources(loaded)
+    if unavailable := [f"{recipe}: {where}: {source}" for where, source, fatal in sources if fatal]:
+        fail("\n".join(unavailable))
     classes = ", ".join(f"{c.name} ({c.primitive or c.asset})" for c in loaded.classes)
     typer.echo(
         f"{recipe}: ok: recipe {loaded.name!r}, {loaded.count} images, backend {loaded.backend} "
         f"({loaded.render.engine}, {loaded.render.samples} samples), {loaded.image.width}x{loaded.image.height}, "
         f"{len(loaded.classes)} classes: {classes}; formats {', '.join(loaded.output.formats)}"
     )
+    for where, source, _ in sources:
+        typer.echo(f"  {where}: {source}")
+
+
+def _model_sources(recipe) -> list[tuple[str, str, bool]]:
+    """Where each model of a diffusion recipe comes from (found without network or torch)."""
+    if recipe.diffusion is None:
+        return []
+    from synthgen.render.backends.diffusion.loading import model_sources
+
+    return model_sources(recipe.diffusion, recipe.base_dir)
 
 
 @app.command()
