@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 
 from synthgen.cli.app import app
+from synthgen.cli.help import example
 from synthgen.errors import InputError
 
 FORMAT_HELP = "Comma-separated exports besides COCO: coco, yolo, yolo-seg, voc."
@@ -26,7 +27,7 @@ def _formats(text: str) -> tuple[str, ...]:
     return ("coco", *[f for f in formats if f != "coco"])
 
 
-@app.command()
+@app.command(**example("synthgen mix out/real out/synth -o out/train_set --min-per-class 500"))
 def mix(
     inputs: list[str] = typer.Argument(..., help="Dataset folders, COCO files (FILE.json or FILE.json::IMAGE_ROOT), YOLO, VOC or BlenderProc folders."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder (must not exist): train/, val/ [, test/], manifest.json."),
@@ -59,7 +60,7 @@ def mix(
         typer.echo(f"short: {name}: {short.have} of {short.need} train instances ({short.reason})")
 
 
-@app.command()
+@app.command(**example("synthgen plan out/real --min-per-class 500 \\", "    --recipe scenes/tabletop.yaml -o elsewhere/plan.yaml"))
 def plan(
     dataset: str = typer.Argument(..., help="The (real) dataset to count."),
     min_per_class: int = typer.Option(..., "--min-per-class", help="Instances each class should have."),
@@ -80,7 +81,7 @@ def plan(
     typer.echo(f"{out}: {result.images} images" if result.classes else "nothing to render; no recipe written")
 
 
-@app.command()
+@app.command(**example("synthgen report out/train_set -o out/train_set/report.html"))
 def report(
     datasets: list[str] = typer.Argument(..., help="Dataset folders (a mix output reports each split)."),
     out: Path = typer.Option(..., "-o", "--out", help="HTML file; its PNGs go to <name>_files/ beside it."),
@@ -93,7 +94,7 @@ def report(
     typer.echo(f"{out}: {len(pngs)} images")
 
 
-@app.command()
+@app.command(**example("synthgen preview out/quickstart -o sheet.png --count 4"))
 def preview(
     dataset: str = typer.Argument(..., help="Dataset folder or other input."),
     out: Path = typer.Option(..., "-o", "--out", help="PNG file."),
@@ -107,7 +108,7 @@ def preview(
     typer.echo(f"{out}: written")
 
 
-@app.command()
+@app.command(**example("synthgen convert some_yolo_folder --from yolo -o out/converted"))
 def convert(
     source: str = typer.Argument(..., help="The dataset to convert."),
     from_format: str = typer.Option("auto", "--from", help="yolo, coco, voc, blenderproc, synthgen (default: detect)."),

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from synthgen import __version__
 from synthgen.cli.app import app
+from synthgen.cli.help import example
 from synthgen.cli.errors import console, fail
 
 
@@ -31,7 +32,7 @@ def _load(recipe_path: Path, count: int | None = None, seed: int | None = None):
     return load_recipe(recipe_path).with_overrides(count=count, seed=seed)
 
 
-@app.command()
+@app.command(**example("synthgen validate scenes/quickstart.yaml"))
 def validate(recipe: Path = typer.Argument(..., help="Recipe YAML file.")) -> None:
     """Check a recipe and print what it will make (and where each diffusion model comes from)."""
     loaded = _load(recipe)
@@ -57,7 +58,7 @@ def _model_sources(recipe) -> list[tuple[str, str, bool]]:
     return model_sources(recipe.diffusion, recipe.base_dir)
 
 
-@app.command()
+@app.command(**example("synthgen render scenes/quickstart.yaml -o out/quickstart --count 8 --workers 2"))
 def render(
     recipe: Path = typer.Argument(..., help="Recipe YAML file."),
     out: Path = typer.Option(None, "-o", "--out", help="Dataset folder (default: out/<recipe name>)."),
@@ -183,7 +184,7 @@ class _Reporter:
             console.print(table)
 
 
-@app.command()
+@app.command(**example("synthgen check out/quickstart"))
 def check(
     dataset: Path = typer.Argument(..., help="Dataset folder (COCO annotations.json + images)."),
     annotations: Optional[Path] = typer.Option(None, "--annotations", help="COCO file, if not DATASET/annotations.json."),
