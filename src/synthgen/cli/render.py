@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -119,20 +120,34 @@ def _ray_options(address, num_cpus, memory, num_gpus, gpu_actors, max_retries, m
                       gpu_actors=gpu_actors, max_in_flight=max_in_flight, **optional)
 
 
+def rate_and_eta(done: int, total: int, seconds: float) -> dict[str, str]:
+    """The bar's `rate` (images done / wall seconds) and `eta` (the rest at that rate) fields."""
+    rate = done / seconds if seconds > 0 else 0.0
+    if not rate:
+        return {"rate": "", "eta": ""}
+    eta = round(max(total - done, 0) / rate)
+    return {"rate": f"{rate:.3g} img/s", "eta": f"ETA {eta // 3600}:{eta // 60 % 60:02d}:{eta % 60:02d}"}
+
+
 class _Reporter:
-    """Progress bar (rich), JSON lines, or silence."""
+    """Progress bar (rich), JSON lines, or silence.
+
+    Rate and ETA are images done / wall time since the start: results can arrive in bursts (a Ray
+    cluster finishing several images at once), which a short-window speed estimate turns into nonsense.
+    """
 
     def __init__(self, total: int, quiet: bool, json_log: bool):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.quiet, self.json_log = quiet, json_log
         self.progress = None
+        self.total, self.done, self.started = total, 0, time.monotonic()
         if not quiet and not json_log:
             self.progress = Progress(
                 TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False,
+                TimeElapsedColumn(), TextColumn("{task.fields[eta]}"), console=console, transient=False,
             )
-            self.task = self.progress.add_task("render", total=total, rate="")
+            self.task = self.progress.add_task("render", total=total, rate="", eta="")
 
     def __enter__(self):
         if self.progress:
@@ -150,9 +165,8 @@ class _Reporter:
                 event.update(seconds=round(record["seconds"], 3), instances=len(record["sample"]["instances"]))
             print(json.dumps(event), flush=True)
         elif self.progress:
-            task = self.progress.tasks[0]
-            speed = task.speed
-            self.progress.update(self.task, advance=1, rate=f"{speed:.2f} img/s" if speed else "")
+            self.done += 1
+            self.progress.update(self.task, advance=1, **rate_and_eta(self.done, self.total, time.monotonic() - self.started))
 
     def finish(self, result, class_names: list[str]) -> None:
         from synthgen.labels import instances_per_class
