@@ -87,7 +87,7 @@ def render(
     if executor == ExecutorName.ray:
         if workers != 1:
             fail("--workers is for --executor local; on Ray, concurrency follows the cluster's CPUs and --num-cpus")
-        ray_options = _ray_options(address, num_cpus, memory, num_gpus, gpu_actors, max_retries, max_in_flight)
+        ray_options = _ray_options(address, num_cpus, memory, num_gpus, gpu_actors, max_retries, max_in_flight, log == LogMode.json)
     elif given := [flag for flag, value in ray_flags.items() if value is not None]:
         fail(f"{', '.join(given)}: only with --executor ray")
     loaded = _load(recipe, count, seed)
@@ -105,8 +105,8 @@ def render(
         fail(f"{out}: incomplete: {len(result.failures)} of {result.total} images failed; run the same command again to retry them", code=2)
 
 
-def _ray_options(address, num_cpus, memory, num_gpus, gpu_actors, max_retries, max_in_flight):
-    """RayOptions from the command line; `--memory` accepts sizes such as 2GiB or 500MB."""
+def _ray_options(address, num_cpus, memory, num_gpus, gpu_actors, max_retries, max_in_flight, ray_logs):
+    """RayOptions from the command line; `--memory` accepts sizes such as 2GiB or 500MB; Ray's logs only with `--log json`."""
     from pydantic import ByteSize, TypeAdapter, ValidationError
 
     from synthgen.render.executors.ray import RayOptions
@@ -117,7 +117,7 @@ def _ray_options(address, num_cpus, memory, num_gpus, gpu_actors, max_retries, m
         fail(f"--memory: expected a size such as 2GiB or 500MB, got {memory!r}")
     optional = {"max_retries": max_retries} if max_retries is not None else {}
     return RayOptions(address=address, num_cpus=num_cpus, memory=memory_bytes, num_gpus=num_gpus,
-                      gpu_actors=gpu_actors, max_in_flight=max_in_flight, **optional)
+                      gpu_actors=gpu_actors, max_in_flight=max_in_flight, ray_logs=ray_logs, **optional)
 
 
 def rate_and_eta(done: int, total: int, seconds: float) -> dict[str, str]:
