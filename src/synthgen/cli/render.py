@@ -122,11 +122,12 @@ def _ray_options(address, num_cpus, memory, num_gpus, gpu_actors, max_retries, m
 
 def rate_and_eta(done: int, total: int, seconds: float) -> dict[str, str]:
     """The bar's `rate` (images done / wall seconds) and `eta` (the rest at that rate) fields."""
+    from synthgen.progress import clock
+
     rate = done / seconds if seconds > 0 else 0.0
     if not rate:
         return {"rate": "", "eta": ""}
-    eta = round(max(total - done, 0) / rate)
-    return {"rate": f"{rate:.3g} img/s", "eta": f"ETA {eta // 3600}:{eta // 60 % 60:02d}:{eta % 60:02d}"}
+    return {"rate": f"{rate:.3g} img/s", "eta": f"ETA {clock((total - done) / rate)}"}
 
 
 class _Reporter:
