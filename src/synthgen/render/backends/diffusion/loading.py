@@ -148,9 +148,11 @@ def model_sources(spec: DiffusionSpec, base_dir: Path) -> list[tuple[str, str, b
     Checked without network or torch: a local file or folder, else the local hub cache (the file
     every repo of that kind holds), else a download at render, which HF_HUB_OFFLINE=1 forbids.
     """
-    from huggingface_hub import constants, try_to_load_from_cache
-    from huggingface_hub.errors import HFValidationError
-
+    try:
+        from huggingface_hub import constants, try_to_load_from_cache
+        from huggingface_hub.errors import HFValidationError
+    except ImportError:  # the diffusion extra is not installed: render will say so
+        return [(where, f"{reference!r}: not checked (pip install 'synthgen[diffusion]')", False) for where, reference, _ in _model_references(spec)]
     sources = []
     for where, reference, marker in _model_references(spec):
         resolved = resolve_model(reference, base_dir)
