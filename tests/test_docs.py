@@ -126,3 +126,15 @@ def test_recipes_in_the_docs_load():
 
     recipes = [yaml.safe_load(text) for path in DOCS for language, text in blocks(path) if language == "yaml" and text.startswith("version: 1")]
     assert [parse_recipe(data, REPO / "scenes" / "doc.yaml").name for data in recipes] == ["quickstart"]
+
+
+def test_files_the_docs_name_exist_in_the_repository():
+    """Example recipes, configs, scripts and links named in the docs are in a fresh clone (nothing beside it)."""
+    named = set()
+    for path in DOCS:
+        text = path.read_text()
+        named |= {(path, m) for m in re.findall(r"\b((?:scenes|configs|benchmarks|scripts|assets)/[\w./-]*\w)", text)}
+        named |= {(path, m) for m in re.findall(r"\]\(((?!https?:)[^)#]+)\)", text)}
+        assert "../shared" not in text, path.name
+    missing = [f"{path.name}: {name}" for path, name in sorted(named) if not ((path.parent / name).exists() or (REPO / name).exists())]
+    assert missing == []
