@@ -103,17 +103,23 @@ def test_documented_commands_run_as_written(doc, workspace):
         assert run.returncode == 0, f"{doc.name}: {command}\n{run.stdout[-1500:]}\n{run.stderr[-3000:]}"
 
 
-def test_the_scenes_md_snippets_make_a_valid_recipe_with_usable_sizes_and_colours():
-    """Joined, docs/scenes.md's recipe snippets load; the mug gets enough pixels and keeps its hue."""
+def snippets_recipe(**fields):
+    """docs/scenes.md's recipe snippets joined into one recipe (paths as if the file were in scenes/)."""
     from synthgen.recipe import parse_recipe
-    from synthgen.recipe.augmentation import build_pipeline
 
-    data = {"version": 1, "name": "snippets", "count": 2}
+    data = {"version": 1, "name": "snippets", "count": 2, **fields}
     for language, text in blocks(REPO / "docs" / "scenes.md"):
         if language == "yaml":
             data.update(yaml.safe_load(text))
-    recipe = parse_recipe(data, REPO / "scenes" / "snippets.yaml")  # paths as if the file were in scenes/
-    assert sorted(data) == ["augment", "classes", "count", "labels", "name", "output", "scene", "version"]
+    assert sorted(data) == sorted({"augment", "classes", "count", "labels", "name", "output", "scene", "version", *fields})
+    return parse_recipe(data, REPO / "scenes" / "snippets.yaml")
+
+
+def test_the_scenes_md_snippets_make_a_valid_recipe_with_usable_sizes_and_colours():
+    """Joined, docs/scenes.md's recipe snippets load; the mug gets enough pixels and keeps its hue."""
+    from synthgen.recipe.augmentation import build_pipeline
+
+    recipe = snippets_recipe()
     mug, camera = recipe.classes[0], recipe.scene.camera
     widest = mug.size * mug.scale.bounds[0] * camera.focal_length.bounds[0] / (36 * camera.distance.bounds[1])
     assert widest * recipe.image.width >= 24  # pixels across the smallest, farthest mug at the widest lens
@@ -138,3 +144,16 @@ def test_files_the_docs_name_exist_in_the_repository():
         assert "../shared" not in text, path.name
     missing = [f"{path.name}: {name}" for path, name in sorted(named) if not ((path.parent / name).exists() or (REPO / name).exists())]
     assert missing == []
+
+
+@pytest.mark.slow
+def test_the_scenes_md_snippets_render_mugs_big_enough_to_learn(tmp_path):
+    """A real render of the joined snippets (320x240): every labelled mug spans at least 20 pixels."""
+    pytest.importorskip("bpy")
+    from synthgen.render.run import render_dataset
+
+    result = render_dataset(snippets_recipe(count=1, render={"samples": 1}), tmp_path / "out")
+    assert result.complete, result.failures
+    (sample,) = result.dataset.samples
+    assert [i.category for i in sample.instances] == ["mug"] * len(sample.instances) and sample.instances
+    assert min(max(i.box[2], i.box[3]) for i in sample.instances) >= 20, [i.box for i in sample.instances]
