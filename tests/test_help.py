@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 
 import pytest
 import typer.main
@@ -41,3 +42,8 @@ def test_help_at_80_columns_shows_names_whole_and_an_example(path, command):
     example = example.splitlines()[1:]
     commands = [line.strip() for line in example if line.strip()]
     assert commands and all(line.startswith(" ".join(("synthgen", *path))) for line in commands), commands
+    for line in commands:  # each example is a command line synthgen accepts (names, flags, values)
+        words, target = shlex.split(line)[1:], typer.main.get_command(app)
+        while words and words[0] in getattr(target, "commands", {}):
+            target = target.commands[words.pop(0)]
+        target.make_context(" ".join(("synthgen", *path)), words)
