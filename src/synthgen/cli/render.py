@@ -83,6 +83,11 @@ def render(
             executor=executor.value, ray_options=ray_options,
         )
     reporter.finish(result, loaded.class_names)
+    if result.complete and not quiet and log == LogMode.rich:
+        from synthgen.formats.folder import yolo_notes
+
+        for line in yolo_notes(out, loaded.output.formats):
+            typer.echo(line)
     if not result.complete:
         for index, error in sorted(result.failures.items()):
             console.print(f"error: image {index}: {error}", markup=False, highlight=False, soft_wrap=True, style="red")
