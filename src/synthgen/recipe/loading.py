@@ -89,5 +89,13 @@ def _message(error: dict[str, Any]) -> str:
         return "unknown key"
     if error["type"] == "missing":
         return "required field is missing"
-    message = error["msg"]
-    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if "input" in error and error["type"] not in ("value_error", "assertion_error"):  # ours name their values
+        message += f" (got {_shown(error['input'])})"
+    return message
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """The value a user gave, as written in an error message (long values cut)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,141 @@
+"""The popular readers open a rendered dataset folder (coco, yolo, yolo-seg) through their documented
+entry points, as written, and read exactly its labels: torchvision, supervision, Ultralytics.
+(pycocotools' COCOeval scoring the labels against themselves at AP 1.0: tests/render/test_render.py;
+FiftyOne and Datumaro, which need environments of their own: test_readers_venv.py.)"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+from mixing_helpers import write_dataset
+from reader_helpers import assert_boxes, expected_objects, moved_copy
+from typer.testing import CliRunner
+
+from synthgen.cli import app
+from synthgen.formats.yolo import NO_VAL_NOTE
+from synthgen.labels import Provenance
+
+
+@pytest.fixture(scope="module")
+def moved(rendered_dataset, tmp_path_factory):
+    """The rendered dataset moved to another folder (readers may write caches into it)."""
+    return moved_copy(rendered_dataset, tmp_path_factory.mktemp("moved") / "dataset")
+
+
+def test_torchvision_coco_detection(rendered_dataset):
+    from torchvision.datasets import CocoDetection, wrap_dataset_for_transforms_v2
+
+    dataset = CocoDetection(str(rendered_dataset), str(rendered_dataset / "annotations.json"))
+    expected = expected_objects(rendered_dataset)
+    names = {c["id"]: c["name"] for c in dataset.coco.dataset["categories"]}
+    read = {}
+    for index in range(len(dataset)):
+        image, target = dataset[index]
+        assert image.size == (64, 48)
+        read[dataset.coco.imgs[dataset.ids[index]]["file_name"]] = [[names[t["category_id"]], *t["bbox"], t["area"]] for t in target]
+    assert read == expected
+    wrapped = wrap_dataset_for_transforms_v2(dataset, target_keys=("boxes", "labels", "masks"))
+    _, target = wrapped[0]
+    first = expected[dataset.coco.imgs[dataset.ids[0]]["file_name"]]
+    assert target["boxes"].tolist() == [[x, y, x + w, y + h] for _, x, y, w, h, _ in first]
+    assert target["masks"].sum(dim=(1, 2)).tolist() == [area for *_, area in first]
+
+
+def test_supervision_coco_and_yolo(rendered_dataset):
+    import supervision as sv
+
+    expected = expected_objects(rendered_dataset)
+    coco = sv.DetectionDataset.from_coco(str(rendered_dataset), str(rendered_dataset / "annotations.json"), force_masks=True)
+    assert coco.classes == ["mug", "cone"]
+    read = {}
+    for path, image, detections in coco:
+        assert image.shape == (48, 64, 3)
+        name = str(rendered_dataset.joinpath(path).relative_to(rendered_dataset))
+        read[name] = [[coco.classes[c], x0, y0, x1 - x0, y1 - y0, float(m.sum())]
+                      for c, (x0, y0, x1, y1), m in zip(detections.class_id, detections.xyxy.tolist(), detections.mask, strict=True)]
+    assert read == expected
+    for export, polygon in (("yolo", False), ("yolo-seg", True)):
+        folder = rendered_dataset / export
+        yolo = sv.DetectionDataset.from_yolo(str(folder / "images"), str(folder / "labels"), str(folder / "data.yaml"))
+        assert yolo.classes == ["mug", "cone"]
+        read = {f"images/{path.rsplit('/', 1)[1]}": [[yolo.classes[c], x0, y0, x1 - x0, y1 - y0]
+                                                    for c, (x0, y0, x1, y1) in zip(d.class_id, d.xyxy.tolist(), strict=True)]
+                for path, _, d in yolo}
+        assert_boxes(read, expected, tolerance=1e-3, polygon=polygon)
+
+
+@pytest.mark.parametrize("export, task", [("yolo", "detect"), ("yolo-seg", "segment")])
+def test_ultralytics_loads_data_yaml_from_any_folder_after_a_move(moved, tmp_path, monkeypatch, export, task):
+    from ultralytics.cfg import get_cfg
+    from ultralytics.data.build import build_yolo_dataset
+    from ultralytics.data.utils import check_det_dataset
+
+    monkeypatch.chdir(tmp_path)  # neither the dataset folder nor its parent
+    data = check_det_dataset(str(moved / export / "data.yaml"), autodownload=False)
+    images = str((moved / export / "images").resolve())
+    assert (data["train"], data["val"], data["names"], data["nc"]) == (images, images, {0: "mug", 1: "cone"}, 2)
+    loaded = build_yolo_dataset(get_cfg(overrides={"task": task}), data["val"], 2, data, mode="val")
+    read = {}
+    for label in loaded.labels:
+        h, w = label["shape"]
+        boxes = [[data["names"][int(c)], (cx - bw / 2) * w, (cy - bh / 2) * h, bw * w, bh * h]
+                 for c, (cx, cy, bw, bh) in zip(label["cls"].ravel(), label["bboxes"].tolist(), strict=True)]
+        read[f"images/{label['im_file'].rsplit('/', 1)[1]}"] = boxes
+        assert len(label["segments"]) == (len(boxes) if task == "segment" else 0)
+    assert_boxes(read, expected_objects(moved), tolerance=1e-3, polygon=task == "segment")
+    item = loaded[0]
+    assert tuple(item["img"].shape) == (3, 640, 640) and len(item["cls"]) == len(loaded.labels[0]["cls"])
+
+
+def test_data_yaml_says_when_val_is_the_training_images(rendered_dataset):
+    assert (rendered_dataset / "yolo" / "data.yaml").read_text() == (
+        "# Paths are relative to this file's folder (no 'path:' key), so it loads from anywhere.\n"
+        f"# {NO_VAL_NOTE}\n"
+        "train: images\nval: images\nnames:\n  0: mug\n  1: cone\n"
+    )
+
+
+@pytest.fixture
+def mix_inputs(tmp_path):
+    real = write_dataset(tmp_path / "real", ["forklift", "pallet"], [["pallet"]] * 8 + [["forklift", "pallet"]] * 2, Provenance(source="human"), seed=1)
+    synth = write_dataset(tmp_path / "synth", ["forklift"], [["forklift"]] * 4, Provenance(source="render"), seed=2)
+    return real, synth
+
+
+def test_mix_yolo_val_is_the_val_split_in_ultralytics(mix_inputs, tmp_path, monkeypatch):
+    from ultralytics.data.utils import check_det_dataset
+
+    out = tmp_path / "mixed"
+    result = CliRunner().invoke(app, ["mix", *map(str, mix_inputs), "-o", str(out), "--val-fraction", "0.2",
+                                      "--test-fraction", "0.2", "--format", "yolo,yolo-seg"])
+    assert result.exit_code == 0, result.output
+    assert NO_VAL_NOTE not in result.output
+    moved = moved_copy(out, tmp_path / "moved")
+    monkeypatch.chdir(tmp_path)
+    for split in ("train", "val", "test"):
+        for export in ("yolo", "yolo-seg"):
+            text = (moved / split / export / "data.yaml").read_text()
+            assert NO_VAL_NOTE not in text
+            data = check_det_dataset(str(moved / split / export / "data.yaml"), autodownload=False)
+            assert [data[k] for k in ("train", "val", "test")] == [str((moved / s / export / "images").resolve()) for s in ("train", "val", "test")]
+    val_images = sorted(p.name for p in (moved / "val" / "yolo" / "images").iterdir())
+    assert len(val_images) == 2 and val_images != sorted(p.name for p in (moved / "train" / "yolo" / "images").iterdir())
+
+
+def test_mix_without_val_split_says_so(mix_inputs, tmp_path):
+    out = tmp_path / "mixed"
+    result = CliRunner().invoke(app, ["mix", *map(str, mix_inputs), "-o", str(out), "--val-fraction", "0", "--format", "yolo"])
+    assert result.exit_code == 0, result.output
+    assert f"{out / 'train' / 'yolo' / 'data.yaml'}: {NO_VAL_NOTE}\n" in result.output
+    data = yaml.safe_load((out / "train" / "yolo" / "data.yaml").read_text())
+    assert data == {"train": "../../train/yolo/images", "val": "../../train/yolo/images", "names": {0: "forklift", 1: "pallet"}}
+    assert f"# {NO_VAL_NOTE}" in (out / "train" / "yolo" / "data.yaml").read_text()
+
+
+def test_convert_says_when_there_is_no_val_split(rendered_dataset, tmp_path):
+    result = CliRunner().invoke(app, ["convert", str(rendered_dataset), "-o", str(tmp_path / "c"), "--format", "yolo-seg"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == f"{tmp_path / 'c' / 'yolo-seg' / 'data.yaml'}: {NO_VAL_NOTE}"
+    assert np.array_equal(sorted(p.name for p in (tmp_path / "c" / "yolo-seg" / "labels").iterdir()),
+                          sorted(p.name for p in (rendered_dataset / "yolo-seg" / "labels").iterdir()))
