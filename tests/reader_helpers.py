@@ -8,6 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from mixing_helpers import write_dataset
+from typer.testing import CliRunner
+
+from synthgen.cli import app
+from synthgen.labels import Provenance
 
 
 def expected_objects(dataset: Path) -> dict[str, list[list]]:
@@ -37,3 +42,14 @@ def moved_copy(dataset: Path, target: Path) -> Path:
     """A copy of the dataset folder somewhere else (relative links kept as links): as if moved."""
     shutil.copytree(dataset, target, symlinks=True)
     return target
+
+
+def write_mix(tmp_path: Path, *args: str) -> tuple[Path, str]:
+    """A mix output (train/ val/ test/ of small real and synthetic datasets) at tmp_path/mixed, and
+    what `synthgen mix` printed."""
+    real = write_dataset(tmp_path / "real", ["forklift", "pallet"], [["pallet"]] * 8 + [["forklift", "pallet"]] * 2, Provenance(source="human"), seed=1)
+    synth = write_dataset(tmp_path / "synth", ["forklift"], [["forklift"]] * 4, Provenance(source="render"), seed=2)
+    out = tmp_path / "mixed"
+    result = CliRunner().invoke(app, ["mix", str(real), str(synth), "-o", str(out), *args])
+    assert result.exit_code == 0, result.output
+    return out, result.output

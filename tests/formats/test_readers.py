@@ -8,13 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
-from mixing_helpers import write_dataset
-from reader_helpers import assert_boxes, expected_objects, moved_copy
+from reader_helpers import assert_boxes, expected_objects, moved_copy, write_mix
 from typer.testing import CliRunner
 
 from synthgen.cli import app
 from synthgen.formats.yolo import NO_VAL_NOTE
-from synthgen.labels import Provenance
 
 
 @pytest.fixture(scope="module")
@@ -96,21 +94,11 @@ def test_data_yaml_says_when_val_is_the_training_images(rendered_dataset):
     )
 
 
-@pytest.fixture
-def mix_inputs(tmp_path):
-    real = write_dataset(tmp_path / "real", ["forklift", "pallet"], [["pallet"]] * 8 + [["forklift", "pallet"]] * 2, Provenance(source="human"), seed=1)
-    synth = write_dataset(tmp_path / "synth", ["forklift"], [["forklift"]] * 4, Provenance(source="render"), seed=2)
-    return real, synth
-
-
-def test_mix_yolo_val_is_the_val_split_in_ultralytics(mix_inputs, tmp_path, monkeypatch):
+def test_mix_yolo_val_is_the_val_split_in_ultralytics(tmp_path, monkeypatch):
     from ultralytics.data.utils import check_det_dataset
 
-    out = tmp_path / "mixed"
-    result = CliRunner().invoke(app, ["mix", *map(str, mix_inputs), "-o", str(out), "--val-fraction", "0.2",
-                                      "--test-fraction", "0.2", "--format", "yolo,yolo-seg"])
-    assert result.exit_code == 0, result.output
-    assert NO_VAL_NOTE not in result.output
+    out, printed = write_mix(tmp_path, "--val-fraction", "0.2", "--test-fraction", "0.2", "--format", "yolo,yolo-seg")
+    assert NO_VAL_NOTE not in printed
     moved = moved_copy(out, tmp_path / "moved")
     monkeypatch.chdir(tmp_path)
     for split in ("train", "val", "test"):
@@ -123,11 +111,13 @@ def test_mix_yolo_val_is_the_val_split_in_ultralytics(mix_inputs, tmp_path, monk
     assert len(val_images) == 2 and val_images != sorted(p.name for p in (moved / "train" / "yolo" / "images").iterdir())
 
 
-def test_mix_without_val_split_says_so(mix_inputs, tmp_path):
-    out = tmp_path / "mixed"
-    result = CliRunner().invoke(app, ["mix", *map(str, mix_inputs), "-o", str(out), "--val-fraction", "0", "--format", "yolo"])
-    assert result.exit_code == 0, result.output
-    assert f"{out / 'train' / 'yolo' / 'data.yaml'}: {NO_VAL_NOTE}\n" in result.output
+def test_mix_says_whether_there_is_a_val_split(tmp_path):
+    from synthgen.formats.folder import yolo_notes
+
+    assert yolo_notes(tmp_path, ("coco", "yolo"), ("train", "val")) == []
+    out, printed = write_mix(tmp_path, "--val-fraction", "0", "--format", "yolo")
+    assert printed.splitlines()[-1] == f"{out / 'train' / 'yolo' / 'data.yaml'}: {NO_VAL_NOTE}"
+    assert yolo_notes(out / "train", ("coco", "yolo"), ("train",)) == [f"{out / 'train' / 'yolo' / 'data.yaml'}: {NO_VAL_NOTE}"]
     data = yaml.safe_load((out / "train" / "yolo" / "data.yaml").read_text())
     assert data == {"train": "../../train/yolo/images", "val": "../../train/yolo/images", "names": {0: "forklift", 1: "pallet"}}
     assert f"# {NO_VAL_NOTE}" in (out / "train" / "yolo" / "data.yaml").read_text()
@@ -139,3 +129,11 @@ def test_convert_says_when_there_is_no_val_split(rendered_dataset, tmp_path):
     assert result.output.splitlines()[-1] == f"{tmp_path / 'c' / 'yolo-seg' / 'data.yaml'}: {NO_VAL_NOTE}"
     assert np.array_equal(sorted(p.name for p in (tmp_path / "c" / "yolo-seg" / "labels").iterdir()),
                           sorted(p.name for p in (rendered_dataset / "yolo-seg" / "labels").iterdir()))
+
+
+def test_render_says_when_there_is_no_val_split(rendered_dataset, tmp_path):
+    """`synthgen render` (here resuming a finished copy: nothing is rendered again) ends with the note."""
+    copy = moved_copy(rendered_dataset, tmp_path / "copy")
+    result = CliRunner().invoke(app, ["render", str(rendered_dataset.parent / "tiny.yaml"), "-o", str(copy)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-2:] == [f"{copy / export / 'data.yaml'}: {NO_VAL_NOTE}" for export in ("yolo", "yolo-seg")]

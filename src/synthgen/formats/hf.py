@@ -79,6 +79,7 @@ def _card(class_names: list[str], with_masks: bool) -> str:
     classes = "\n".join(f"- {i}: {name}" for i, name in enumerate(class_names))
     masks = "`masks` holds one mask image (0 or 255) per object." if with_masks else NO_MASKS_NOTE + "."
     return (
+        "---\ntask_categories:\n- object-detection\n---\n"
         "# synthgen export (Hugging Face imagefolder)\n\n"
         "Load with `datasets.load_dataset(\"path/to/this/folder\")`. Each row has `image`, `image_id`, "
         "`width`, `height` and `objects` (`id`, `bbox` as COCO `[x, y, w, h]` pixels, `category`, "
