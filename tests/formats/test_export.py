@@ -34,7 +34,7 @@ def coco_masks(dataset):
 
 
 def test_hf_export_loads_with_boxes_classes_and_masks(rendered_dataset, tmp_path):
-    import datasets
+    datasets = pytest.importorskip("datasets", reason="extra 'readers'")
 
     out = tmp_path / "hf"
     result = export(rendered_dataset, "--to", "hf", "-o", out)
@@ -63,7 +63,7 @@ def test_hf_export_loads_with_boxes_classes_and_masks(rendered_dataset, tmp_path
 
 
 def test_hf_export_of_a_mix_output_has_its_splits(tmp_path):
-    import datasets
+    datasets = pytest.importorskip("datasets", reason="extra 'readers'")
 
     mixed, _ = write_mix(tmp_path, "--val-fraction", "0.2", "--test-fraction", "0.2")
     out = tmp_path / "hf"
@@ -77,7 +77,7 @@ def test_hf_export_of_a_mix_output_has_its_splits(tmp_path):
 
 
 def test_hf_export_without_masks_says_so(rendered_dataset, tmp_path):
-    import datasets
+    datasets = pytest.importorskip("datasets", reason="extra 'readers'")
 
     out = tmp_path / "hf"
     result = export(rendered_dataset / "yolo", "--to", "hf", "-o", out)  # YOLO boxes: no masks

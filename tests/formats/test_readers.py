@@ -5,6 +5,8 @@ FiftyOne and Datumaro, which need environments of their own: test_readers_venv.p
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import yaml
@@ -16,12 +18,20 @@ from synthgen.formats.yolo import NO_VAL_NOTE
 
 
 @pytest.fixture(scope="module")
+def ultralytics(tmp_path_factory):
+    """Ultralytics, its settings file kept in tmp (it writes one when first imported)."""
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(tmp_path_factory.mktemp("ultralytics-config")))
+    return pytest.importorskip("ultralytics", reason="extra 'readers'")
+
+
+@pytest.fixture(scope="module")
 def moved(rendered_dataset, tmp_path_factory):
     """The rendered dataset moved to another folder (readers may write caches into it)."""
     return moved_copy(rendered_dataset, tmp_path_factory.mktemp("moved") / "dataset")
 
 
 def test_torchvision_coco_detection(rendered_dataset):
+    pytest.importorskip("torchvision", reason="extra 'readers'")
     from torchvision.datasets import CocoDetection, wrap_dataset_for_transforms_v2
 
     dataset = CocoDetection(str(rendered_dataset), str(rendered_dataset / "annotations.json"))
@@ -41,7 +51,7 @@ def test_torchvision_coco_detection(rendered_dataset):
 
 
 def test_supervision_coco_and_yolo(rendered_dataset):
-    import supervision as sv
+    sv = pytest.importorskip("supervision", reason="extra 'readers'")
 
     expected = expected_objects(rendered_dataset)
     coco = sv.DetectionDataset.from_coco(str(rendered_dataset), str(rendered_dataset / "annotations.json"), force_masks=True)
@@ -64,7 +74,7 @@ def test_supervision_coco_and_yolo(rendered_dataset):
 
 
 @pytest.mark.parametrize("export, task", [("yolo", "detect"), ("yolo-seg", "segment")])
-def test_ultralytics_loads_data_yaml_from_any_folder_after_a_move(moved, tmp_path, monkeypatch, export, task):
+def test_ultralytics_loads_data_yaml_from_any_folder_after_a_move(ultralytics, moved, tmp_path, monkeypatch, export, task):
     from ultralytics.cfg import get_cfg
     from ultralytics.data.build import build_yolo_dataset
     from ultralytics.data.utils import check_det_dataset
@@ -94,7 +104,7 @@ def test_data_yaml_says_when_val_is_the_training_images(rendered_dataset):
     )
 
 
-def test_mix_yolo_val_is_the_val_split_in_ultralytics(tmp_path, monkeypatch):
+def test_mix_yolo_val_is_the_val_split_in_ultralytics(ultralytics, tmp_path, monkeypatch):
     from ultralytics.data.utils import check_det_dataset
 
     out, printed = write_mix(tmp_path, "--val-fraction", "0.2", "--test-fraction", "0.2", "--format", "yolo,yolo-seg")
