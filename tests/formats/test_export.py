@@ -121,3 +121,16 @@ def test_bad_inputs_are_one_line(rendered_dataset, tmp_path):
     result = export(tmp_path / "nothing", "--to", "datumaro", "-o", tmp_path / "dm")
     assert (result.exit_code, result.output) == (1, f"error: {tmp_path / 'nothing'}: no such file or folder\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_two_images_with_one_exported_name_are_refused(tmp_path):
+    (tmp_path / "images").mkdir()
+    for name in ("images/a.png", "a.png"):
+        Image.new("RGB", (8, 6)).save(tmp_path / name)
+    coco = {"images": [{"id": 1, "file_name": "images/a.png", "width": 8, "height": 6},
+                       {"id": 2, "file_name": "a.png", "width": 8, "height": 6}],
+            "annotations": [], "categories": [{"id": 1, "name": "cat"}]}
+    (tmp_path / "labels.json").write_text(json.dumps(coco))
+    result = export(tmp_path / "labels.json", "--to", "datumaro", "-o", tmp_path / "dm")
+    assert (result.exit_code, result.output) == (1, f"error: {tmp_path / 'labels.json'}: two images would both be exported as 'a.png'\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "images", "labels.json"]

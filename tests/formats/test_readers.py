@@ -19,9 +19,15 @@ from synthgen.formats.yolo import NO_VAL_NOTE
 
 @pytest.fixture(scope="module")
 def ultralytics(tmp_path_factory):
-    """Ultralytics, its settings file kept in tmp (it writes one when first imported)."""
+    """Ultralytics, its settings file kept in tmp (it writes one when first imported). Importing it
+    replaces `PIL.Image.open` process-wide (an unreadable image then raises ModuleNotFoundError for
+    pi_heif), so PIL's own is put back after this module's tests."""
+    from PIL import Image
+
+    original_open = Image.open
     os.environ.setdefault("YOLO_CONFIG_DIR", str(tmp_path_factory.mktemp("ultralytics-config")))
-    return pytest.importorskip("ultralytics", reason="extra 'readers'")
+    yield pytest.importorskip("ultralytics", reason="extra 'readers'")
+    Image.open = original_open
 
 
 @pytest.fixture(scope="module")

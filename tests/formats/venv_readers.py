@@ -1,11 +1,12 @@
-"""Run by the Python of a reader's own environment (FiftyOne, Datumaro), never by pytest: open a
-dataset with the reader's own importer and print what it read as JSON, one entry per image:
-`{"file": NAME, "width": W, "height": H, "objects": [[label, x, y, w, h, mask_pixels], ...]}` with
-boxes in pixels and `mask_pixels` null for a box without a mask. synthgen is not importable here.
+"""Run by the Python of a reader's own environment (FiftyOne, Datumaro), never by pytest: open
+datasets with the reader's own importers and print what each read as JSON (a list, one per job),
+one entry per image: `{"file": NAME, "width": W, "height": H, "objects": [[label, x, y, w, h,
+mask_pixels], ...]}` with boxes in pixels and `mask_pixels` null for a box without a mask.
+synthgen is not importable here. The jobs (one process: FiftyOne takes seconds to import):
 
-    python venv_readers.py fiftyone-coco DATASET_FOLDER ANNOTATIONS_JSON
-    python venv_readers.py fiftyone-yolo YOLO_FOLDER detect|segment
-    python venv_readers.py datumaro-coco EXPORT_FOLDER
+    python venv_readers.py '[["fiftyone-coco", DATASET_FOLDER, ANNOTATIONS_JSON],
+                             ["fiftyone-yolo", YOLO_FOLDER, "detect" or "segment"],
+                             ["datumaro-coco", EXPORT_FOLDER]]'
 """
 
 import json
@@ -83,5 +84,5 @@ def _polygon_box(points, width, height):
 READERS = {"fiftyone-coco": fiftyone_coco, "fiftyone-yolo": fiftyone_yolo, "datumaro-coco": datumaro_coco}
 
 if __name__ == "__main__":
-    entries = READERS[sys.argv[1]](*sys.argv[2:])
-    print(json.dumps(sorted(entries, key=lambda e: e["file"])))
+    jobs = json.loads(sys.argv[1])
+    print(json.dumps([sorted(READERS[name](*args), key=lambda e: e["file"]) for name, *args in jobs]))
