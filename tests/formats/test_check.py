@@ -75,7 +75,9 @@ def set_(path, value):
         (set_(("annotations", 0, "area"), 50), "annotations[0].area: 50 but the mask has 18 pixels"),
         (set_(("annotations", 0, "segmentation"), {"size": [5, 5], "counts": "abc"}), "annotations[0].segmentation: size [5, 5] is not the image's [10, 20]"),
         (set_(("annotations", 0, "segmentation"), {"size": [10, 20], "counts": "zzzz"}), "annotations[0].segmentation: RLE runs cover"),
-        (set_(("categories", 0, "name"), ""), "categories[0]: needs an integer 'id' and a non-empty 'name'"),
+        (set_(("categories", 0, "name"), ""), "categories[0]: needs an integer 'id' and a non-empty 'name' (got {'id': 1, 'name': ''})"),
+        (set_(("images", 1), {"id": 2, "file_name": "images/b.png"}), "images[1]: needs 'id', 'file_name', 'width' and 'height' (got {'id': 2, 'file_name': 'images/b.png'})"),
+        (set_(("annotations", 1), {"id": 2, "image_id": 2, "category_id": 2}), "annotations[1]: needs 'id', 'image_id', 'category_id' and 'bbox' (got {'id': 2, 'image_id': 2, 'category_id': 2})"),
     ],
 )
 def test_each_problem_is_reported(tmp_path, change, expected):

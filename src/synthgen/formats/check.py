@@ -21,6 +21,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 from pycocotools import mask as mask_utils
 
+from synthgen.errors import shown
 from synthgen.layout import ANNOTATIONS, IMAGES
 
 AREA_TOLERANCE = 0.5  # pixels: areas are pixel counts, stored as floats
@@ -104,7 +105,7 @@ def _check_categories(categories: list[Any], path: Path, problems: list[str]) ->
         problems.append(f"{path}: categories: name {duplicate!r} used more than once")
     for i, category in enumerate(categories):
         if not isinstance(category, dict) or not isinstance(category.get("id"), int) or not category.get("name"):
-            problems.append(f"{path}: categories[{i}]: needs an integer 'id' and a non-empty 'name'")
+            problems.append(f"{path}: categories[{i}]: needs an integer 'id' and a non-empty 'name' (got {shown(category)})")
     return set(ids)
 
 
@@ -118,7 +119,7 @@ def _check_images(images: list[Any], folder: Path, path: Path, problems: list[st
     for i, image in enumerate(images):
         where = f"{path}: images[{i}]"
         if not isinstance(image, dict) or not all(k in image for k in ("id", "file_name", "width", "height")):
-            problems.append(f"{where}: needs 'id', 'file_name', 'width' and 'height'")
+            problems.append(f"{where}: needs 'id', 'file_name', 'width' and 'height' (got {shown(image)})")
             continue
         width, height, name = image["width"], image["height"], str(image["file_name"])
         if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
@@ -151,7 +152,7 @@ def _check_annotations(
     for i, ann in enumerate(annotations):
         where = f"{path}: annotations[{i}]"
         if not isinstance(ann, dict) or not all(k in ann for k in ("id", "image_id", "category_id", "bbox")):
-            problems.append(f"{where}: needs 'id', 'image_id', 'category_id' and 'bbox'")
+            problems.append(f"{where}: needs 'id', 'image_id', 'category_id' and 'bbox' (got {shown(ann)})")
             continue
         if ann["category_id"] not in category_ids:
             problems.append(f"{where}.category_id: {ann['category_id']!r} is not a defined category")

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from synthgen.errors import RecipeError
+from synthgen.errors import RecipeError, shown
 from synthgen.recipe.diffusion import DiffusionSpec, class_problems, path_problems
 from synthgen.recipe.schema import IMAGE_SUFFIXES, MESH_SUFFIXES, Recipe
 
@@ -91,11 +91,5 @@ def _message(error: dict[str, Any]) -> str:
         return "required field is missing"
     message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if "input" in error and error["type"] not in ("value_error", "assertion_error"):  # ours name their values
-        message += f" (got {_shown(error['input'])})"
+        message += f" (got {shown(error['input'])})"
     return message
-
-
-def _shown(value: Any, limit: int = 60) -> str:
-    """The value a user gave, as written in an error message (long values cut)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
