@@ -61,7 +61,7 @@ def test_sizes_must_divide_by_8(tmp_path):
         ({"prompt": {"template": "a {class} in {place}"}}, "diffusion.prompt: template: template 'a {class} in {place}' uses an unknown or malformed field: 'place'"),
         ({"prompt": {"classes": {"ball": "a ball"}}}, "diffusion.prompt.classes.ball: not a class of this recipe"),
         ({"controlnet": {"model": "x/y", "conditioning": "ade20k"}}, "diffusion.ade20k_classes.cube: 'cube' is not an ADE20K class; map it to one (e.g. 'box', 'bottle', 'vase')"),
-        ({"steps": 0}, "diffusion.steps: Input should be greater than or equal to 1"),
+        ({"steps": 0}, "diffusion.steps: Input should be greater than or equal to 1 (got 0)"),
     ],
 )  # fmt: skip
 def test_bad_diffusion_blocks_fail_in_one_line(tmp_path, diffusion, message):

@@ -58,6 +58,15 @@ def mix(
         typer.echo(f"duplicates kept once: {len(plan.duplicates)}")
     for name, short in plan.shortfalls.items():
         typer.echo(f"short: {name}: {short.have} of {short.need} train instances ({short.reason})")
+    _echo_yolo_notes(out / "train", options.formats, plan.written_splits())
+
+
+def _echo_yolo_notes(out: Path, formats: tuple[str, ...], splits: tuple[str, ...] = ()) -> None:
+    """Say when a YOLO export's `val:` is the training images (there is no validation split)."""
+    from synthgen.formats.folder import yolo_notes
+
+    for line in yolo_notes(out, formats, splits):
+        typer.echo(line)
 
 
 @app.command(**example("synthgen plan out/real --min-per-class 500 \\", "    --recipe scenes/tabletop.yaml -o elsewhere/plan.yaml"))
@@ -119,5 +128,7 @@ def convert(
     """Convert a foreign dataset into a synthgen dataset folder."""
     from synthgen.mix.assemble import convert as run_convert
 
-    dataset = run_convert(source, from_format, out, _formats(formats), link)
+    exports = _formats(formats)
+    dataset = run_convert(source, from_format, out, exports, link)
     typer.echo(f"{out}: {len(dataset.samples)} images, {sum(len(s.instances) for s in dataset.samples)} instances")
+    _echo_yolo_notes(out, exports)

@@ -99,6 +99,11 @@ def render(
             executor=executor.value, ray_options=ray_options,
         )
     reporter.finish(result, loaded.class_names)
+    if result.complete and not quiet and log == LogMode.rich:
+        from synthgen.formats.folder import yolo_notes
+
+        for line in yolo_notes(out, loaded.output.formats):
+            typer.echo(line)
     if not result.complete:
         for index, error in sorted(result.failures.items()):
             console.print(f"error: image {index}: {error}", markup=False, highlight=False, soft_wrap=True, style="red")
@@ -201,13 +206,16 @@ class _Reporter:
 
 @app.command(**example("synthgen check out/quickstart"))
 def check(
-    dataset: Path = typer.Argument(..., help="Dataset folder (COCO annotations.json + images)."),
+    dataset: Path = typer.Argument(..., help="Dataset folder (COCO annotations.json + images) or a COCO file."),
     annotations: Optional[Path] = typer.Option(None, "--annotations", help="COCO file, if not DATASET/annotations.json."),
+    images: Optional[Path] = typer.Option(None, "--images", help="Folder that file names are relative to (default: the COCO file's folder or its images/, whichever holds them)."),
 ) -> None:
     """Strictly validate a COCO dataset folder; one line per problem."""
     from synthgen.formats.check import check_dataset
 
-    report = check_dataset(dataset, annotations)
+    if images is not None and not images.is_dir():
+        fail(f"--images: not a folder: {str(images)!r}")
+    report = check_dataset(dataset, annotations, images)
     if not report.ok:
         fail("\n".join(report.problems))
-    typer.echo(f"{dataset}: {report.summary()}")
+    typer.echo(f"{dataset}: {report.summary()} (images under {report.image_root})")
