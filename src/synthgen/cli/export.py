@@ -7,9 +7,10 @@ from pathlib import Path
 import typer
 
 from synthgen.cli.app import app
+from synthgen.cli.help import example
 
 
-@app.command()
+@app.command(**example("synthgen export out/train_set --to hf -o out/train_set_hf"))
 def export(
     dataset: str = typer.Argument(..., help="Dataset folder, mix output (train/ val/ [test/]) or other input (COCO file, YOLO, VOC)."),
     to: str = typer.Option(..., "--to", help="datumaro (COCO in Datumaro's layout) or hf (a Hugging Face imagefolder)."),
