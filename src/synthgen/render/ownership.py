@@ -130,8 +130,6 @@ def _remove_entry(path: Path) -> None:
 def run_lock(out: Path) -> Iterator[None]:
     """Hold `out/.synthgen/run.lock` (fcntl.flock) while the block runs; a second holder is refused."""
     state = out / STATE
-    if state.is_symlink():
-        raise OutputError(f"{state}: is a link; synthgen keeps its run state in a real folder")
     state.mkdir(parents=True, exist_ok=True)
     handle = os.open(state / RUN_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
     try:

@@ -88,6 +88,8 @@ def claim(out: Path, recipe: Recipe, overwrite: bool = False) -> RunOutput:
 def _refuse_unusable(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder")
+    if (out / STATE).is_symlink():
+        raise OutputError(f"{out / STATE}: is a link; synthgen keeps its run state in a real folder")
     for parent in out.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -111,6 +113,9 @@ def _plan(out: Path, recipe: Recipe, overwrite: bool) -> tuple[Owned, bool]:
             else "files that are not a synthgen run"
         )
         raise OutputError(f"{out}: holds {what}; choose another folder or pass --overwrite")
+    links = sorted(name for name in run_entries(recipe) if (out / name).is_symlink())
+    if links:
+        raise OutputError(f"{out / links[0]}: is a link; synthgen writes only into real files and folders of its output")
     foreign = sorted(name for name in run_entries(recipe) if name not in owned.entries and _present(out / name))
     if foreign:
         raise OutputError(f"{out / foreign[0]}: not written by synthgen, and this run would write there; move it away or choose another folder")
