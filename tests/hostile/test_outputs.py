@@ -41,7 +41,7 @@ def run_synthgen(args: list[str], cwd: Path, timeout: float = 180, memory_gb: fl
             os.umask(umask)
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, preexec_fn=limits, env=env)
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, preexec_fn=limits, env=env, check=False)
 
 
 def tree(root: Path, skip: Path | None = None) -> dict[str, bytes]:
@@ -58,7 +58,7 @@ def tree(root: Path, skip: Path | None = None) -> dict[str, bytes]:
 
 
 def can_mount() -> bool:
-    return shutil.which("unshare") is not None and subprocess.run(["unshare", "-Urm", "true"], capture_output=True).returncode == 0
+    return shutil.which("unshare") is not None and subprocess.run(["unshare", "-Urm", "true"], capture_output=True, check=False).returncode == 0
 
 
 def write(path: Path, data: bytes | str = b"mine") -> None:
@@ -93,6 +93,30 @@ def marker_escaping(tmp: Path) -> list[str]:
     write(tmp / "victim" / "keep.txt")
     write(tmp / "out" / ".synthgen" / "lock.json", json.dumps({"recipe_name": "x", "recipe_hash": "0", "seed": 1}))
     write(tmp / "out" / ".synthgen" / "owned.json", json.dumps({"entries": ["../victim"], "images": 1}))
+    return []
+
+
+def marker_unhashable(tmp: Path) -> list[str]:
+    write(tmp / "out" / ".synthgen" / "lock.json", json.dumps({"recipe_name": "x", "recipe_hash": "0", "seed": 1}))
+    write(tmp / "out" / ".synthgen" / "owned.json", json.dumps({"entries": [["images"]], "images": 1e308}))
+    return []
+
+
+def lock_is_fifo(tmp: Path) -> list[str]:
+    (tmp / "out" / ".synthgen").mkdir(parents=True)
+    os.mkfifo(tmp / "out" / ".synthgen" / "lock.json")
+    return []
+
+
+def lock_huge(tmp: Path) -> list[str]:
+    write(tmp / "out" / ".synthgen" / "lock.json", b"[" * (2 << 20))
+    return []
+
+
+def run_lock_linked_outside(tmp: Path) -> list[str]:
+    write(tmp / "victim" / "keep.txt")
+    (tmp / "out" / ".synthgen").mkdir(parents=True)
+    (tmp / "out" / ".synthgen" / "run.lock").symlink_to(tmp / "victim" / "keep.txt")
     return []
 
 
@@ -158,6 +182,10 @@ ROWS = [
     Row("overwrite-own-yolo", own_yolo, ("--overwrite",), 1, ("out/yolo: not written by synthgen",)),
     Row("stranger-folder", notes_only, (), 1, ("holds files that are not a synthgen run; choose another folder or pass --overwrite",)),
     Row("marker-names-outside", marker_escaping, ("--overwrite",), 1, ("owned.json: not a synthgen marker",)),
+    Row("marker-unhashable", marker_unhashable, ("--overwrite",), 1, ("owned.json: not a synthgen marker",)),
+    Row("lock-is-fifo", lock_is_fifo, ("--overwrite",), 1, ("lock.json: not a synthgen state file (not a regular file)",)),
+    Row("lock-huge", lock_huge, ("--overwrite",), 1, ("lock.json: not a synthgen state file (over 1 MiB)",)),
+    Row("run-lock-is-link", run_lock_linked_outside, (), 1, ("run.lock: Too many levels of symbolic links",)),
     Row("lock-not-json", lock_not_json, ("--overwrite",), 1, ("lock.json: not a synthgen state file (not JSON)",)),
     Row("state-is-link", state_linked_outside, (), 1, ("out/.synthgen: is a link",)),
     Row("images-linked-outside", images_linked_outside, ("--overwrite", "--seed", "99"), 1, ("out/images: is a link",)),

@@ -33,6 +33,7 @@ PER_IMAGE = (IMAGES, SEMANTIC, DEPTH, NORMALS)
 FINISHED = (ANNOTATIONS, MANIFEST, *(f for f in EXPORTS if f != "coco"))
 """Written by `finalize` once every image is done: the complete dataset."""
 INDEX_SUFFIXES = (".png", ".npy", ".json")
+STATE_BYTES = 2**20
 
 
 @dataclass
@@ -46,11 +47,12 @@ class Owned:
     def read(cls, out: Path) -> Owned | None:
         """The marker of `out`; None when there is none; an OutputError when it is not one synthgen wrote."""
         path = out / STATE / OWNED
-        if not path.exists():
+        if not (path.exists() or path.is_symlink()):
             return None
         data = _read_json(path)
         entries, images = (data.get("entries"), data.get("images")) if isinstance(data, dict) else (None, None)
-        if not (isinstance(entries, list) and set(entries) <= {*PER_IMAGE, *FINISHED} and type(images) is int and images >= 0):
+        known = {*PER_IMAGE, *FINISHED}
+        if not (isinstance(entries, list) and all(isinstance(e, str) and e in known for e in entries) and type(images) is int and images >= 0):
             raise OutputError(f"{path}: not a synthgen marker (expected entries from {', '.join((*PER_IMAGE, *FINISHED))} and images >= 0)")
         return cls(set(entries), images)
 
@@ -76,14 +78,18 @@ def run_entries(recipe: Recipe) -> set[str]:
 def read_lock(out: Path) -> dict | None:
     """The recipe lock of `out`, None when there is none."""
     path = out / STATE / LOCK
-    return _read_json(path) if path.exists() else None
+    return _read_json(path) if path.exists() or path.is_symlink() else None
 
 
 def _read_json(path: Path) -> object:
-    try:
-        return json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise OutputError(f"{path}: not a synthgen state file (not JSON); move the folder away or choose another") from None
+    """A small state file synthgen wrote; anything else (a FIFO, a huge or binary file) is refused."""
+    problem = "not a regular file" if path.is_symlink() or not path.is_file() else "over 1 MiB" if path.stat().st_size > STATE_BYTES else None
+    if problem is None:
+        try:
+            return json.loads(path.read_bytes())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            problem = "not JSON"
+    raise OutputError(f"{path}: not a synthgen state file ({problem}); move the folder away or choose another")
 
 
 def legacy_owned(out: Path) -> Owned:
@@ -128,7 +134,7 @@ def _remove_entry(path: Path) -> None:
 
 @contextmanager
 def run_lock(out: Path) -> Iterator[None]:
-    """Hold `out/.synthgen/run.lock` (fcntl.flock) while the block runs; a second holder is refused."""
+    """Hold `out/.synthgen/run.lock` (fcntl.flock; it holds the holder's pid) while the block runs; a second holder is refused."""
     state = out / STATE
     state.mkdir(parents=True, exist_ok=True)
     handle = os.open(state / RUN_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
@@ -141,6 +147,9 @@ def run_lock(out: Path) -> Iterator[None]:
             raise OutputError(f"{out}: another synthgen render (pid {pid}) is writing this folder; wait for it or choose another folder") from None
         os.ftruncate(handle, 0)
         os.pwrite(handle, f"{os.getpid()}\n".encode(), 0)
-        yield
+        try:
+            yield
+        finally:
+            os.ftruncate(handle, 0)  # empty when free, so finished folders compare byte for byte
     finally:
         os.close(handle)
