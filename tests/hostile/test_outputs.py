@@ -225,16 +225,24 @@ def test_hostile_output_folder(row: Row, tmp_path: Path):
 
 @pytest.mark.parametrize("umask", [0o022, 0o002], ids=lambda mask: f"umask-{mask:03o}")
 def test_every_file_and_folder_gets_what_the_umask_allows(umask: int, tmp_path: Path):
+    """`render` (every export, depth, normals, run state); under 002 (not the usual umask) also
+    `convert` and `report` of its output."""
     recipe = write_recipe(tmp_path, count=1, output={"formats": ["coco", "yolo", "yolo-seg", "voc"], "depth": "npy", "normals": True})
-    result = run_synthgen(["render", str(recipe), "-o", "out", "-q"], cwd=tmp_path, umask=umask)
-    assert result.returncode == 0, result.stderr
+    commands = [["render", str(recipe), "-o", "out", "-q"]]
+    if umask == 0o002:
+        commands += [["convert", "out", "-o", "converted", "--format", "yolo,voc"], ["report", "out", "-o", "report/index.html"]]
+    for command in commands:
+        result = run_synthgen(command, cwd=tmp_path, umask=umask)
+        assert result.returncode == 0, result.stderr
     modes = {}
-    for path in [tmp_path / "out", *(tmp_path / "out").rglob("*")]:
-        if not path.is_symlink():
+    for path in tmp_path.rglob("*"):
+        if not path.is_symlink() and path.name != "tiny.yaml":
             modes[str(path.relative_to(tmp_path))] = path.stat().st_mode & 0o777
     expected_dir, expected_file = 0o777 & ~umask, 0o666 & ~umask
     assert {name: mode for name, mode in modes.items() if mode != (expected_dir if (tmp_path / name).is_dir() else expected_file)} == {}
-    assert {"out/depth/000000.npy", "out/normals/000000.png", "out/voc/Annotations/000000.xml", "out/.synthgen/run.lock"} <= set(modes)
+    assert {"out", "out/depth/000000.npy", "out/normals/000000.png", "out/voc/Annotations/000000.xml", "out/.synthgen/run.lock"} <= set(modes)
+    if umask == 0o002:
+        assert {"converted/images/000000.png", "converted/voc", "report/index.html"} <= set(modes)
 
 
 CASES_PER_CLASS = {klass: sum(row.klass == klass for row in ROWS) for klass in (5, 7)}
