@@ -141,6 +141,16 @@ def images_linked_outside(tmp: Path) -> list[str]:
     return ["out/images"]
 
 
+def files_linked_outside(tmp: Path) -> list[str]:
+    """A finished run whose image and YOLO label files were replaced by links to a user's files."""
+    rendered(tmp)
+    for name, link in (("photo.png", "images/000000.png"), ("labels.txt", "yolo/labels/000000.txt")):
+        write(tmp / "victim" / name, b"the user's " + name.encode())
+        (tmp / "out" / link).unlink()
+        (tmp / "out" / link).symlink_to(tmp / "victim" / name)
+    return []
+
+
 def other_recipe_with_user_files(tmp: Path) -> list[str]:
     rendered(tmp)
     write(tmp / "out" / "notes.txt")
@@ -189,6 +199,7 @@ ROWS = [
     Row("lock-not-json", lock_not_json, ("--overwrite",), 1, ("lock.json: not a synthgen state file (not JSON)",)),
     Row("state-is-link", state_linked_outside, (), 1, ("out/.synthgen: is a link",)),
     Row("images-linked-outside", images_linked_outside, ("--overwrite", "--seed", "99"), 1, ("out/images: is a link",)),
+    Row("files-linked-outside", files_linked_outside, ("--overwrite", "--seed", "99"), 0, ()),
     Row("overwrite-keeps-user-files", other_recipe_with_user_files, ("--overwrite", "--seed", "99"), 0, ()),
     Row("out-is-a-file", out_is_file, (), 1, ("out: exists and is not a folder",), klass=7),
     Row("out-under-a-file", parent_is_file, (), 1, ("afile/sub/out: afile is a file, not a folder",), out="afile/sub/out", klass=7),
