@@ -31,7 +31,7 @@ from synthgen.render.sampling import sample
 from synthgen.render.scene import Render, Scene
 
 if TYPE_CHECKING:
-    from synthgen.render.executors.ray import RayOptions
+    from synthgen.render.executors.ray import RayExecutor, RayOptions
 
 ProgressCallback = Callable[[int, dict[str, Any] | None], None]
 
@@ -176,19 +176,10 @@ def render_dataset(
     preflight(recipe)
     with claimed(out, recipe, overwrite=overwrite) as output:
         pending = output.pending(recipe.count)
-        ray_executor = None
-        if executor == "ray":
-            from synthgen.render.executors.ray import RayExecutor, RayOptions
-
-            ray_executor = RayExecutor((ray_options or RayOptions()).for_recipe(recipe))
-            task = RenderTask(recipe, out.resolve(), recipe.content_hash(), threads=ray_executor.options.threads)
-            outcomes: Iterator[TaskOutcome] = ray_executor.run(task, pending)
-        else:
-            task = RenderTask(recipe, out, recipe.content_hash(), threads=max(1, (os.cpu_count() or 1) // max(workers, 1)))
-            outcomes = run_local(task, pending, workers)
+        outcomes, ray_executor = _start(recipe, out, pending, workers, executor, ray_options)
         failures: dict[int, str] = {}
         rendered = 0
-        with closing(outcomes):
+        with closing(outcomes):  # on Ctrl-C or an error, the executor stops its workers at once
             for index, record, error in outcomes:
                 if error is None:
                     rendered += 1
@@ -202,3 +193,17 @@ def render_dataset(
             dataset = finalize(output, recipe, {"seconds": round(seconds, 3), "rendered": rendered})
     images_per_node = ray_executor.images_per_node if ray_executor else {}
     return RunResult(out, recipe.count, rendered, recipe.count - len(pending), failures, seconds, dataset, images_per_node)
+
+
+def _start(
+    recipe: Recipe, out: Path, pending: list[int], workers: int, executor: str, ray_options: RayOptions | None
+) -> tuple[Iterator[TaskOutcome], RayExecutor | None]:
+    """The outcomes of rendering `pending` with the chosen executor, and the Ray executor (None for local)."""
+    if executor == "ray":
+        from synthgen.render.executors.ray import RayExecutor, RayOptions
+
+        ray_executor = RayExecutor((ray_options or RayOptions()).for_recipe(recipe))
+        task = RenderTask(recipe, out.resolve(), recipe.content_hash(), threads=ray_executor.options.threads)
+        return ray_executor.run(task, pending), ray_executor
+    task = RenderTask(recipe, out, recipe.content_hash(), threads=max(1, (os.cpu_count() or 1) // max(workers, 1)))
+    return run_local(task, pending, workers), None
