@@ -133,6 +133,13 @@ def state_linked_outside(tmp: Path) -> list[str]:
     return []
 
 
+def records_linked_outside(tmp: Path) -> list[str]:
+    (tmp / "elsewhere").mkdir()
+    (tmp / "out" / ".synthgen").mkdir(parents=True)
+    (tmp / "out" / ".synthgen" / "samples").symlink_to(tmp / "elsewhere")
+    return []
+
+
 def images_linked_outside(tmp: Path) -> list[str]:
     rendered(tmp)
     write(tmp / "photos" / "000000.png", b"\x89PNG a user's photo")
@@ -184,7 +191,7 @@ class Row:
     words: tuple[str, ...]
     out: str = "out"
     mount: tuple[str, str] | None = None  # (tmpfs options, folder under tmp)
-    klass: int = 5
+    klass: int = 5  # the class of issue 11 the row belongs to (in the test id)
 
 
 ROWS = [
@@ -198,6 +205,7 @@ ROWS = [
     Row("run-lock-is-link", run_lock_linked_outside, (), 1, ("run.lock: Too many levels of symbolic links",)),
     Row("lock-not-json", lock_not_json, ("--overwrite",), 1, ("lock.json: not a synthgen state file (not JSON)",)),
     Row("state-is-link", state_linked_outside, (), 1, ("out/.synthgen: is a link",)),
+    Row("records-are-link", records_linked_outside, (), 1, ("out/.synthgen/samples: is a link",)),
     Row("images-linked-outside", images_linked_outside, ("--overwrite", "--seed", "99"), 1, ("out/images: is a link",)),
     Row("files-linked-outside", files_linked_outside, ("--overwrite", "--seed", "99"), 0, ()),
     Row("overwrite-keeps-user-files", other_recipe_with_user_files, ("--overwrite", "--seed", "99"), 0, ()),
@@ -211,7 +219,7 @@ ROWS = [
 ]
 
 
-@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.id)
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: f"class{row.klass}-{row.id}")
 def test_hostile_output_folder(row: Row, tmp_path: Path):
     if row.mount and not can_mount():
         pytest.skip("needs unshare -Urm to mount a small tmpfs")
@@ -254,6 +262,3 @@ def test_every_file_and_folder_gets_what_the_umask_allows(umask: int, tmp_path: 
     assert {"out", "out/depth/000000.npy", "out/normals/000000.png", "out/voc/Annotations/000000.xml", "out/.synthgen/run.lock"} <= set(modes)
     if umask == 0o002:
         assert {"converted/images/000000.png", "converted/voc", "report/index.html"} <= set(modes)
-
-
-CASES_PER_CLASS = {klass: sum(row.klass == klass for row in ROWS) for klass in (5, 7)}

@@ -88,8 +88,9 @@ def claim(out: Path, recipe: Recipe, overwrite: bool = False) -> RunOutput:
 def _refuse_unusable(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder")
-    if (out / STATE).is_symlink():
-        raise OutputError(f"{out / STATE}: is a link; synthgen keeps its run state in a real folder")
+    for state in (out / STATE, out / STATE / RECORDS):
+        if state.is_symlink():
+            raise OutputError(f"{state}: is a link; synthgen keeps its run state in a real folder")
     for parent in out.parents:
         if parent.exists():
             if not parent.is_dir():
