@@ -1,0 +1,178 @@
+"""YOLO from ONNX: tiny YOLO-shaped ONNX files with known raw outputs, loaded as users load theirs,
+so the boxes and masks after letterbox + NMS are known exactly; ultralytics' own post-processing on
+the same raw outputs (when ultralytics is installed) agrees on the real COCO photos."""
+
+import numpy as np
+import pytest
+from detector_models import tiny_yolo_onnx
+from helpers import assert_valid_dataset, invoke
+from paths import COCO_PERSON
+from PIL import Image
+
+from synthgen.labels import decode_mask
+from synthgen.real.prelabel import PrelabelError, make_detector
+from synthgen.real.prelabel.folder import list_photos, read_photo
+
+pytest.importorskip("onnxruntime")
+
+
+def head(rows, masks=0):
+    """Raw v8 head (1, 4 + nc + masks, N) from rows of (x0, y0, x1, y1, scores..., coefficients...)."""
+    rows = np.asarray(rows, np.float32)
+    x0, y0, x1, y1 = rows[:, :4].T
+    return np.concatenate([np.stack([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], 1), rows[:, 4:]], 1).T[None]
+
+
+# Input 64x64; a 128x64 photo is scaled by 0.5 to 64x32 and padded by 16 rows above and below.
+DETECTIONS = head([
+    (8, 20, 24, 36, 0.9, 0.1),  # person, kept
+    (9, 20, 25, 36, 0.8, 0.0),  # person, IoU 0.88 with the first: suppressed
+    (8, 20, 24, 36, 0.1, 0.85),  # car on the same spot: another class, kept
+    (40, 30, 56, 46, 0.2, 0.1),  # below the threshold
+    (14, 20, 30, 36, 0.6, 0.0),  # person, IoU 0.45 with the first: kept
+    (56, 40, 72, 56, 0.0, 0.5),  # car running off the photo: clipped
+])  # fmt: skip
+
+
+@pytest.fixture()
+def photos(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    pixels = np.full((64, 128, 3), 10, np.uint8)
+    pixels[24:48, 64:96, 0] = 250  # a red rectangle
+    Image.fromarray(pixels).save(folder / "wide.png")
+    return folder
+
+
+def test_detection_head_gives_the_boxes_letterbox_and_nms_imply(photos, tmp_path):
+    model = tiny_yolo_onnx(tmp_path / "yolo.onnx", DETECTIONS)
+    out = tmp_path / "real"
+    run = invoke("prelabel", photos, "-o", out, "--detector", "yolo", "--weights", model, "--threshold", "0.3")
+    assert run.exit_code == 0, run.output
+    dataset = assert_valid_dataset(out)
+    assert dataset.class_names == ["person", "car"]
+    found = [(i.category, i.box, round(i.score, 6), i.mask) for i in dataset.samples[0].instances]
+    assert found == [
+        ("person", (16.0, 8.0, 32.0, 32.0), 0.9, None),
+        ("car", (16.0, 8.0, 32.0, 32.0), 0.85, None),
+        ("person", (28.0, 8.0, 32.0, 32.0), 0.6, None),
+        ("car", (112.0, 48.0, 16.0, 16.0), 0.5, None),
+    ]
+    provenance = dataset.samples[0].provenance
+    assert provenance.model_ids["detector"] == "yolo" and len(provenance.model_ids["weights_sha256"]) == 64
+    cars = make_detector("yolo", weights=model, classes={"car": ["car"]}, threshold=0.3)
+    assert cars.classes == ["car"] and cars.task == "detect" and cars.size == (64, 64)
+    assert [(i.category, i.box) for i in cars.predict([read_photo(photos, "wide.png")])[0]] == [
+        ("car", (16.0, 8.0, 32.0, 32.0)), ("car", (112.0, 48.0, 16.0, 16.0)),
+    ]  # fmt: skip
+
+
+def rounded_block(top, bottom, left, right):
+    """A 64x128 mask: the block, each corner cut by the 6-pixel triangle that bilinear upsampling of a
+    +1 / -1 step rounds away (ultralytics' masks are upsampled bilinearly too)."""
+    mask = np.zeros((64, 128), bool)
+    mask[top:bottom, left:right] = True
+    rows, columns = np.mgrid[top:bottom, left:right]
+    near = np.minimum(rows - top, bottom - 1 - rows) + np.minimum(columns - left, right - 1 - columns)
+    mask[top:bottom, left:right] &= near >= 3
+    return mask
+
+
+def test_segmentation_head_gives_exact_masks_on_the_photo(photos, tmp_path):
+    protos = np.full((1, 32, 16, 16), -1.0, np.float32)
+    protos[0, 0, 6:9, 2:6] = 1.0  # input rows 24..36, columns 8..24: photo rows 16..40, columns 16..48
+    coefficients = np.eye(32, dtype=np.float32)
+    rows = [
+        (0, 16, 64, 48, 0.9, 0.0, *coefficients[0]),  # person: the fixed block
+        (0, 16, 64, 48, 0.0, 0.8, *coefficients[31]),  # car: the red part of the photo
+        (0, 16, 8, 24, 0.7, 0.0, *np.zeros(32)),  # an empty mask: dropped, as ultralytics does
+    ]
+    model = tiny_yolo_onnx(tmp_path / "seg.onnx", head(rows), protos)
+    detector = make_detector("yolo", weights=model, threshold=0.3)
+    assert detector.task == "segment" and detector.describe()["input_size"] == [64, 64]
+    instances = detector.predict([read_photo(photos, "wide.png")])[0]
+    block, red = rounded_block(16, 40, 16, 48), rounded_block(24, 48, 64, 96)
+    assert [(i.category, i.score, i.box) for i in instances] == [
+        ("person", pytest.approx(0.9), (16.0, 16.0, 32.0, 24.0)), ("car", pytest.approx(0.8), (64.0, 24.0, 32.0, 24.0)),
+    ]  # fmt: skip
+    assert np.array_equal(decode_mask(instances[0].mask), block)
+    assert np.array_equal(decode_mask(instances[1].mask), red)
+
+
+def test_end_to_end_head_needs_no_nms(photos, tmp_path):
+    rows = np.array([[[8, 20, 24, 36, 0.9, 1], [9, 20, 25, 36, 0.8, 1], [0, 0, 8, 8, 0.1, 0]]], np.float32)
+    model = tiny_yolo_onnx(tmp_path / "e2e.onnx", rows, end2end=True)
+    instances = make_detector("yolo", weights=model, threshold=0.3).predict([read_photo(photos, "wide.png")])[0]
+    assert [(i.category, i.box) for i in instances] == [("car", (16.0, 8.0, 32.0, 32.0)), ("car", (18.0, 8.0, 32.0, 32.0))]
+
+
+def test_bad_models_and_class_names_get_one_line_errors(photos, tmp_path):
+    not_onnx = tmp_path / "model.onnx"
+    not_onnx.write_bytes(b"\x00not a model")
+    with pytest.raises(PrelabelError, match=r"model.onnx: not a readable ONNX model: "):
+        make_detector("yolo", weights=not_onnx)
+    with pytest.raises(PrelabelError, match=r"--weights: .*missing.onnx does not exist"):
+        make_detector("yolo", weights=tmp_path / "missing.onnx")
+    with pytest.raises(PrelabelError, match=r"--detector yolo: needs --weights"):
+        make_detector("yolo")
+    classifier = tiny_yolo_onnx(tmp_path / "classifier.onnx", np.zeros((1, 2), np.float32))
+    with pytest.raises(PrelabelError, match=r"classifier.onnx: outputs: expected a YOLO head \(1, 4\+nc, N\).* \(got \[\[1, 2\]\]\)"):
+        make_detector("yolo", weights=classifier)
+    bare = tiny_yolo_onnx(tmp_path / "bare.onnx", DETECTIONS, metadata=False)
+    with pytest.raises(PrelabelError, match=r"bare.onnx: no class names in its metadata; name its classes in order with --classes"):
+        make_detector("yolo", weights=bare)
+    named = make_detector("yolo", weights=bare, classes={"cone": ["cone"], "box": ["box"]}, threshold=0.3)
+    assert [i.category for i in named.predict([read_photo(photos, "wide.png")])[0]] == ["cone", "box", "cone", "box"]
+    with pytest.raises(PrelabelError, match=r"--classes: bus not among the model's classes \(person, car\)"):
+        make_detector("yolo", weights=tiny_yolo_onnx(tmp_path / "yolo.onnx", DETECTIONS), classes={"bus": ["bus"]})
+    three = tiny_yolo_onnx(tmp_path / "three.onnx", DETECTIONS, names=("a", "b", "c"))
+    run = invoke("prelabel", photos, "-o", tmp_path / "out", "--detector", "yolo", "--weights", three)
+    assert run.exit_code == 1
+    assert run.output == "error: " + str(three) + ": outputs: expected (1, 7, N) for 3 classes and 0 mask coefficients (got (1, 6, 6))\n"
+    assert not (tmp_path / "out").exists()
+
+
+def random_model(path, rng, segment):
+    """A 96x128 input, 300 random candidates (many overlapping), 2 classes; random prototypes."""
+    boxes = np.concatenate([rng.uniform(0, 60, (300, 2)), rng.uniform(60, 128, (300, 2))], 1)[:, [0, 1, 2, 3]]
+    boxes[:, [1, 3]] *= 0.75
+    scores = rng.uniform(0, 1, (300, 2)) ** 3
+    extra = [rng.normal(0, 1, (300, 32))] if segment else []
+    protos = rng.normal(0, 1, (1, 32, 24, 32)) if segment else None
+    return tiny_yolo_onnx(path, head(np.concatenate([boxes, scores, *extra], 1)), protos, size=(96, 128))
+
+
+@pytest.mark.parametrize("segment", [False, True])
+def test_postprocessing_matches_ultralytics_on_the_same_raw_outputs(segment, tmp_path, monkeypatch):
+    monkeypatch.setenv("YOLO_CONFIG_DIR", str(tmp_path / "ultralytics"))
+    monkeypatch.setenv("YOLO_OFFLINE", "1")
+    pytest.importorskip("ultralytics")
+    import torch
+    from ultralytics.data.augment import LetterBox
+    from ultralytics.utils import nms, ops
+
+    detector = make_detector("yolo", weights=random_model(tmp_path / "m.onnx", np.random.default_rng(7), segment), threshold=0.25)
+    compared = 0
+    for name in list_photos(COCO_PERSON):
+        photo = read_photo(COCO_PERSON, name)
+        rgb = np.asarray(photo.image)
+        box, raw, protos = detector.raw_outputs(photo)
+        theirs_pixels = LetterBox((96, 128), auto=False)(image=np.ascontiguousarray(rgb[..., ::-1]))[..., ::-1]
+        assert np.array_equal(box.apply(rgb), theirs_pixels)
+        ours = detector.predict([photo])[0]
+        kept = nms.non_max_suppression(torch.from_numpy(raw.copy()), 0.25, 0.7, nc=2)[0]
+        kept[:, :4] = ops.scale_boxes((96, 128), kept[:, :4], rgb.shape)
+        if segment:
+            masks = ops.process_mask_native(torch.from_numpy(protos[0]), kept[:, 6:], kept[:, :4], rgb.shape[:2]).numpy()
+            kept, masks = kept[masks.any((1, 2))], masks[masks.any((1, 2))]
+        assert [i.category for i in ours] == [detector.names[int(c)] for c in kept[:, 5]]
+        assert [i.score for i in ours] == pytest.approx(kept[:, 4].tolist(), abs=1e-6)
+        if segment:
+            for instance, theirs in zip(ours, masks.astype(bool), strict=True):
+                mine = decode_mask(instance.mask)
+                assert (mine & theirs).sum() / (mine | theirs).sum() >= 0.999
+        else:
+            theirs = [(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in kept[:, :4].tolist()]
+            assert [i.box for i in ours] == [pytest.approx(b, abs=1e-3) for b in theirs]
+        compared += len(ours)
+    assert compared > 20
