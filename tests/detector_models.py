@@ -94,3 +94,32 @@ def tiny_yolo_onnx(path, head, protos=None, names=("person", "car"), size=(64, 6
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
+
+
+def tiny_grounding_dino(folder):
+    """A random Grounding DINO with a 1-layer Swin, a 1-layer BERT and 32-wide layers (GroupNorm needs 32), 10 queries,
+    and a BERT tokenizer over an in-code vocabulary; images resized to 64 px."""
+    words = ["forklift", "lift", "truck", "fork", "pallet", "jack", "cone", "person", "car"]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", *words, *"abcdefghijklmnopqrstuvwxyz"]
+    folder.mkdir()
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = transformers.BertTokenizer(str(folder / "vocab.txt"), model_max_length=256)
+    backbone = transformers.SwinConfig(
+        image_size=64, patch_size=4, embed_dim=8, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1], window_size=2,
+        out_features=["stage2", "stage3", "stage4"],
+    )  # fmt: skip
+    text = transformers.BertConfig(
+        vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+        max_position_embeddings=256,
+    )  # fmt: skip
+    config = transformers.GroundingDinoConfig(
+        backbone_config=backbone, text_config=text, d_model=32, num_queries=10, encoder_layers=1, decoder_layers=2,
+        encoder_ffn_dim=32, decoder_ffn_dim=32, encoder_attention_heads=2, decoder_attention_heads=2,
+        encoder_n_points=1, decoder_n_points=1, num_feature_levels=3, disable_custom_kernels=True,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.GroundingDinoForObjectDetection(config)
+    images = transformers.GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 64})
+    model.save_pretrained(folder)
+    transformers.GroundingDinoProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(folder)
+    return folder
