@@ -123,3 +123,32 @@ def tiny_grounding_dino(folder):
     model.save_pretrained(folder)
     transformers.GroundingDinoProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(folder)
     return folder
+
+
+def tiny_sam(folder, processor=True):
+    """A random SAM with a 1-layer, 16-wide ViT on 64 px images (4x4 patches of 16 px), saved with its
+    processor (or, with `processor=False`, the model alone)."""
+    vision = transformers.SamVisionConfig(
+        hidden_size=16, output_channels=16, num_hidden_layers=1, num_attention_heads=2, mlp_dim=32, image_size=64,
+        patch_size=16, global_attn_indexes=[0], window_size=0, num_pos_feats=8,
+    )  # fmt: skip
+    prompts = transformers.SamPromptEncoderConfig(hidden_size=16, image_size=64, patch_size=16, mask_input_channels=4)
+    decoder = transformers.SamMaskDecoderConfig(
+        hidden_size=16, mlp_dim=32, num_hidden_layers=2, num_attention_heads=2, iou_head_hidden_dim=16,
+    )  # fmt: skip
+    config = transformers.SamConfig(vision_config=vision, prompt_encoder_config=prompts, mask_decoder_config=decoder)
+    torch.manual_seed(0)
+    transformers.SamModel(config).save_pretrained(folder)
+    if processor:
+        images = transformers.SamImageProcessor(size={"longest_edge": 64}, pad_size={"height": 64, "width": 64})
+        transformers.SamProcessor(image_processor=images).save_pretrained(folder)
+    return folder
+
+
+def yolo_head(rows):
+    """A raw v8 head (1, 4 + nc [+ 32], N) from rows of (x0, y0, x1, y1, class scores..., coefficients...)."""
+    import numpy as np
+
+    rows = np.asarray(rows, np.float32)
+    x0, y0, x1, y1 = rows[:, :4].T
+    return np.concatenate([np.stack([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], 1), rows[:, 4:]], 1).T[None]

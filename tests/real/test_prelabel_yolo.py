@@ -4,7 +4,7 @@ the same raw outputs (when ultralytics is installed) agrees on the real COCO pho
 
 import numpy as np
 import pytest
-from detector_models import tiny_yolo_onnx
+from detector_models import tiny_yolo_onnx, yolo_head as head
 from helpers import assert_valid_dataset, invoke
 from paths import COCO_PERSON
 from PIL import Image
@@ -14,13 +14,6 @@ from synthgen.real.prelabel import PrelabelError, make_detector
 from synthgen.real.prelabel.folder import list_photos, read_photo
 
 pytest.importorskip("onnxruntime")
-
-
-def head(rows, masks=0):
-    """Raw v8 head (1, 4 + nc + masks, N) from rows of (x0, y0, x1, y1, scores..., coefficients...)."""
-    rows = np.asarray(rows, np.float32)
-    x0, y0, x1, y1 = rows[:, :4].T
-    return np.concatenate([np.stack([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], 1), rows[:, 4:]], 1).T[None]
 
 
 # Input 64x64; a 128x64 photo is scaled by 0.5 to 64x32 and padded by 16 rows above and below.
@@ -134,7 +127,7 @@ def test_bad_models_and_class_names_get_one_line_errors(photos, tmp_path):
 
 def random_model(path, rng, segment):
     """A 96x128 input, 300 random candidates (many overlapping), 2 classes; random prototypes."""
-    boxes = np.concatenate([rng.uniform(0, 60, (300, 2)), rng.uniform(60, 128, (300, 2))], 1)[:, [0, 1, 2, 3]]
+    boxes = np.concatenate([rng.uniform(0, 60, (300, 2)), rng.uniform(60, 128, (300, 2))], 1)  # x0, y0, x1, y1
     boxes[:, [1, 3]] *= 0.75
     scores = rng.uniform(0, 1, (300, 2)) ** 3
     extra = [rng.normal(0, 1, (300, 32))] if segment else []
@@ -142,37 +135,64 @@ def random_model(path, rng, segment):
     return tiny_yolo_onnx(path, head(np.concatenate([boxes, scores, *extra], 1)), protos, size=(96, 128))
 
 
-@pytest.mark.parametrize("segment", [False, True])
-def test_postprocessing_matches_ultralytics_on_the_same_raw_outputs(segment, tmp_path, monkeypatch):
-    monkeypatch.setenv("YOLO_CONFIG_DIR", str(tmp_path / "ultralytics"))
-    monkeypatch.setenv("YOLO_OFFLINE", "1")
-    pytest.importorskip("ultralytics")
-    import torch
-    from ultralytics.data.augment import LetterBox
-    from ultralytics.utils import nms, ops
+# ultralytics' reference post-processing, run in its own process: importing ultralytics patches
+# other libraries (logging, printing) and would change what later tests see.
+ULTRALYTICS = """
+import sys, numpy as np, torch
+from ultralytics.data.augment import LetterBox
+from ultralytics.utils import nms, ops
+data, out = np.load(sys.argv[1]), {}
+for key in sorted(k[:-4] for k in data if k.endswith("_rgb")):
+    rgb, raw = data[key + "_rgb"], torch.from_numpy(data[key + "_raw"])
+    out[key + "_pixels"] = LetterBox((96, 128), auto=False)(image=np.ascontiguousarray(rgb[..., ::-1]))[..., ::-1]
+    kept = nms.non_max_suppression(raw, 0.25, 0.7, nc=2)[0]
+    kept[:, :4] = ops.scale_boxes((96, 128), kept[:, :4], rgb.shape)
+    if key + "_protos" in data:
+        masks = ops.process_mask_native(torch.from_numpy(data[key + "_protos"][0]), kept[:, 6:], kept[:, :4], rgb.shape[:2])
+        kept, masks = kept[masks.amax((1, 2)) > 0], masks[masks.amax((1, 2)) > 0]
+        out[key + "_masks"] = masks.numpy().astype(bool)
+    out[key + "_kept"] = kept.numpy()
+np.savez(sys.argv[2], **out)
+"""
 
+
+def ultralytics_reference(inputs, tmp_path):
+    """ultralytics' letterbox, NMS, scale_boxes and process_mask_native on the same raw outputs."""
+    import subprocess
+    import sys
+
+    np.savez(tmp_path / "raw.npz", **inputs)
+    env = {"YOLO_CONFIG_DIR": str(tmp_path / "ultralytics"), "YOLO_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    subprocess.run([sys.executable, "-c", ULTRALYTICS, tmp_path / "raw.npz", tmp_path / "theirs.npz"], check=True, env=env)
+    return np.load(tmp_path / "theirs.npz")
+
+
+@pytest.mark.parametrize("segment", [False, True])
+def test_postprocessing_matches_ultralytics_on_the_same_raw_outputs(segment, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("ultralytics") is None:
+        pytest.skip("ultralytics is not installed")
     detector = make_detector("yolo", weights=random_model(tmp_path / "m.onnx", np.random.default_rng(7), segment), threshold=0.25)
-    compared = 0
-    for name in list_photos(COCO_PERSON):
-        photo = read_photo(COCO_PERSON, name)
-        rgb = np.asarray(photo.image)
+    photos, inputs = {}, {}
+    for index, name in enumerate(list_photos(COCO_PERSON)):
+        photos[f"p{index}"] = photo = read_photo(COCO_PERSON, name)
         box, raw, protos = detector.raw_outputs(photo)
-        theirs_pixels = LetterBox((96, 128), auto=False)(image=np.ascontiguousarray(rgb[..., ::-1]))[..., ::-1]
-        assert np.array_equal(box.apply(rgb), theirs_pixels)
-        ours = detector.predict([photo])[0]
-        kept = nms.non_max_suppression(torch.from_numpy(raw.copy()), 0.25, 0.7, nc=2)[0]
-        kept[:, :4] = ops.scale_boxes((96, 128), kept[:, :4], rgb.shape)
-        if segment:
-            masks = ops.process_mask_native(torch.from_numpy(protos[0]), kept[:, 6:], kept[:, :4], rgb.shape[:2]).numpy()
-            kept, masks = kept[masks.any((1, 2))], masks[masks.any((1, 2))]
+        inputs |= {f"p{index}_rgb": np.asarray(photo.image), f"p{index}_raw": raw}
+        inputs |= {f"p{index}_protos": protos} if segment else {}
+    theirs, compared = ultralytics_reference(inputs, tmp_path), 0
+    for key, photo in photos.items():
+        box = detector.raw_outputs(photo)[0]
+        assert np.array_equal(box.apply(np.asarray(photo.image)), theirs[key + "_pixels"])
+        ours, kept = detector.predict([photo])[0], theirs[key + "_kept"]
         assert [i.category for i in ours] == [detector.names[int(c)] for c in kept[:, 5]]
         assert [i.score for i in ours] == pytest.approx(kept[:, 4].tolist(), abs=1e-6)
         if segment:
-            for instance, theirs in zip(ours, masks.astype(bool), strict=True):
+            for instance, mask in zip(ours, theirs[key + "_masks"], strict=True):
                 mine = decode_mask(instance.mask)
-                assert (mine & theirs).sum() / (mine | theirs).sum() >= 0.999
+                assert (mine & mask).sum() / (mine | mask).sum() >= 0.999
         else:
-            theirs = [(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in kept[:, :4].tolist()]
-            assert [i.box for i in ours] == [pytest.approx(b, abs=1e-3) for b in theirs]
+            boxes = [(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in kept[:, :4].tolist()]
+            assert [i.box for i in ours] == [pytest.approx(b, abs=1e-3) for b in boxes]
         compared += len(ours)
     assert compared > 20

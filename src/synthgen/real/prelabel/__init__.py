@@ -14,8 +14,9 @@ from synthgen.real.prelabel.base import Detector, PrelabelError, parse_classes, 
 
 OPEN_VOCAB_FAMILIES = ("owlv2", "owlvit")
 TEXT_PROMPTED = (*OPEN_VOCAB_FAMILIES, "grounding-dino")
+REFINERS = ("sam",)
 
-__all__ = ["OPEN_VOCAB_FAMILIES", "TEXT_PROMPTED", "Detector", "PrelabelError", "make_detector", "parse_classes"]
+__all__ = ["OPEN_VOCAB_FAMILIES", "REFINERS", "TEXT_PROMPTED", "Detector", "PrelabelError", "make_detector", "make_refiner", "parse_classes"]
 
 
 def make_detector(
@@ -29,9 +30,39 @@ def make_detector(
     from_results: Path | None = None,
     images_json: Path | None = None,
     photo_names: list[str] | None = None,
+    refine: str | None = None,
+    sam_model: str | None = None,
 ) -> Detector:
-    """The detector the command line asks for (see the module docstring for the names)."""
-    classes = classes or {}
+    """The detector the command line asks for (see the module docstring for the names); with
+    `refine="sam"` its boxes become SAM masks."""
+    refining = refine is not None or sam_model is not None
+    if refining:
+        check_refine(refine, sam_model)  # before loading anything
+    found = _make_detector(detector, weights, model, classes or {}, threshold, device, from_results, images_json, photo_names)
+    if not refining:
+        return found
+    from synthgen.real.prelabel.sam import RefinedDetector
+
+    return RefinedDetector(found, make_refiner(refine, sam_model, device))
+
+
+def check_refine(refine: str | None, sam_model: str | None) -> None:
+    """`--refine` names a refiner and `--sam-model` is given."""
+    if refine not in REFINERS:
+        raise PrelabelError(f"--refine: expected one of {', '.join(REFINERS)} (got {refine!r})")
+    if not sam_model:
+        raise PrelabelError("--refine sam: needs --sam-model (a hub id or a local folder)")
+
+
+def make_refiner(refine: str | None, sam_model: str | None, device: str | None = None):
+    """The box-to-mask refiner of `--refine sam --sam-model MODEL`."""
+    check_refine(refine, sam_model)
+    from synthgen.real.prelabel.sam import SamRefiner
+
+    return SamRefiner(sam_model, pick_device(device))
+
+
+def _make_detector(detector, weights, model, classes, threshold, device, from_results, images_json, photo_names):
     if from_results is not None:
         if detector or weights or model:
             raise PrelabelError("--from-results: cannot be combined with --detector, --weights or --model")
