@@ -152,3 +152,24 @@ def yolo_head(rows):
     rows = np.asarray(rows, np.float32)
     x0, y0, x1, y1 = rows[:, :4].T
     return np.concatenate([np.stack([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], 1), rows[:, 4:]], 1).T[None]
+
+
+def tiny_sam2(folder):
+    """A random SAM 2 (Hiera backbone 8..64 wide, 128 px images) saved with its processor."""
+    hiera = transformers.Sam2HieraDetConfig(
+        hidden_size=8, image_size=[128, 128], blocks_per_stage=[1, 1, 2, 1], embed_dim_per_stage=[8, 16, 32, 64],
+        num_attention_heads_per_stage=[1, 1, 1, 1], window_size_per_stage=[4, 4, 4, 4], global_attention_blocks=[3],
+        window_positional_embedding_background_size=[2, 2],
+    )  # fmt: skip
+    vision = transformers.Sam2VisionConfig(
+        backbone_config=hiera, backbone_channel_list=[64, 32, 16, 8], backbone_feature_sizes=[[32, 32], [16, 16], [8, 8]],
+        fpn_hidden_size=32,
+    )  # fmt: skip
+    prompts = transformers.Sam2PromptEncoderConfig(hidden_size=32, image_size=128, patch_size=16, mask_input_channels=4)
+    decoder = transformers.Sam2MaskDecoderConfig(hidden_size=32, mlp_dim=32, num_attention_heads=2, iou_head_hidden_dim=16)
+    config = transformers.Sam2Config(vision_config=vision, prompt_encoder_config=prompts, mask_decoder_config=decoder)
+    torch.manual_seed(0)
+    transformers.Sam2Model(config).save_pretrained(folder)
+    images = transformers.Sam2ImageProcessor(size={"height": 128, "width": 128})
+    transformers.Sam2Processor(image_processor=images).save_pretrained(folder)
+    return folder

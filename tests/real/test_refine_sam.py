@@ -2,9 +2,11 @@
 a real detector on the real COCO photos into masks (`synthgen refine`), and pre-labels on the fly
 (`prelabel --refine sam`)."""
 
+import functools
+
 import numpy as np
 import pytest
-from detector_models import tiny_sam, tiny_yolo_onnx, yolo_head
+from detector_models import tiny_sam, tiny_sam2, tiny_yolo_onnx, yolo_head
 from helpers import assert_valid_dataset, invoke
 from paths import COCO_PERSON
 from PIL import Image
@@ -33,14 +35,21 @@ def boxes(tmp_path_factory):
     return out
 
 
-def sam_alone(sam, image, box):
+@functools.cache
+def loaded(sam, version):
+    names = ("SamProcessor", "SamModel") if version == 1 else ("Sam2Processor", "Sam2Model")
+    return getattr(transformers, names[0]).from_pretrained(sam), getattr(transformers, names[1]).from_pretrained(sam).eval()
+
+
+def sam_alone(sam, image, box, version=1):
     """SAM's mask for one box prompt, computed with the box alone (not batched with the others)."""
-    processor, model = transformers.SamProcessor.from_pretrained(sam), transformers.SamModel.from_pretrained(sam).eval()
+    processor, model = loaded(sam, version)
     x, y, w, h = box
     inputs = processor(images=[image], input_boxes=[[[x, y, x + w, y + h]]], return_tensors="pt")
     with torch.no_grad():
         outputs = model(**inputs, multimask_output=False)
-    masks = processor.post_process_masks(outputs.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"])
+    sizes = [inputs["reshaped_input_sizes"]] if version == 1 else []
+    masks = processor.post_process_masks(outputs.pred_masks, inputs["original_sizes"], *sizes)
     return masks[0][0, 0].numpy(), float(outputs.iou_scores[0, 0, 0])
 
 
@@ -67,6 +76,20 @@ def test_refine_turns_every_box_of_a_dataset_into_a_mask(sam, boxes, tmp_path):
     provenance = sample.provenance
     assert provenance.model_ids["sam_model"] == str(sam) and len(provenance.model_ids["sam_sha256"]) == 64
     assert provenance.extra["refine"] == "sam" and provenance.model_ids["detector"] == before.samples[0].provenance.model_ids["detector"]
+
+
+def test_sam2_refines_the_same_way(boxes, tmp_path):
+    sam2 = tiny_sam2(tmp_path / "sam2")
+    run = invoke("refine", boxes, "-o", tmp_path / "masks", "--sam-model", sam2)
+    assert run.exit_code == 0, run.output
+    sample, before = assert_valid_dataset(tmp_path / "masks").samples[1], load_dataset(boxes).samples[1]
+    with Image.open(tmp_path / "masks" / sample.file_name) as photo:
+        image = photo.convert("RGB")
+    assert len(sample.instances) == len(before.instances) > 0
+    for refined, prompt in zip(sample.instances, before.instances, strict=True):
+        mask, quality = sam_alone(sam2, image, prompt.box, version=2)
+        assert np.array_equal(refined.decode_mask(), mask) and refined.attributes["box_prompt"] == list(prompt.box)
+        assert refined.attributes["sam_score"] == pytest.approx(quality, abs=1e-5)
 
 
 def test_prelabel_refine_sam_masks_the_detector_boxes(sam, tmp_path):
