@@ -41,32 +41,36 @@ def tiny_open_vocab_model(folder, family):
     return folder
 
 
-def tiny_yolo_onnx(path, head, protos=None, names=("person", "car"), size=(64, 64), end2end=False, metadata=True):
+def tiny_yolo_onnx(
+    path, head, protos=None, names=("person", "car"), size=(64, 64), end2end=False, metadata=True, half=False, batch=1
+):
     """A YOLO-shaped ONNX file as `yolo export format=onnx` writes one: input `images` (1, 3, H, W),
     `output0` = `head` (v8/11 layout (1, 4+nc[+32], N), or (1, N, 6[+32]) end-to-end) and, with
     `protos` (1, 32, H/4, W/4), `output1` = those prototypes except the last, which is read from the
     photo: 8 * (mean red of each 4x4 input cell - 0.5), so a mask on it follows the red parts of the
-    letterboxed photo. The ultralytics metadata (names, imgsz, task, end2end) is attached."""
+    letterboxed photo. The ultralytics metadata (names, imgsz, task, end2end) is attached; `half`
+    makes every tensor float16, as `yolo export half=True` does; `batch` fixes the input's batch size."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     height, width = size
-    zero = numpy_helper.from_array(np.zeros((), np.float32), "zero")
+    real, element = (np.float16, TensorProto.FLOAT16) if half else (np.float32, TensorProto.FLOAT)
+    zero = numpy_helper.from_array(np.zeros((), real), "zero")
     nodes = [
         helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
         helper.make_node("Mul", ["mean", "zero"], ["nothing"]),  # the head reads the input, adds 0
         helper.make_node("Add", ["head", "nothing"], ["output0"]),
     ]
-    constants = [numpy_helper.from_array(np.asarray(head, np.float32), "head"), zero]
-    outputs = [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(np.shape(head)))]
+    constants = [numpy_helper.from_array(np.asarray(head, real), "head"), zero]
+    outputs = [helper.make_tensor_value_info("output0", element, list(np.shape(head)))]
     if protos is not None:
         constants += [
-            numpy_helper.from_array(np.asarray(protos, np.float32)[:, :-1], "fixed"),
+            numpy_helper.from_array(np.asarray(protos, real)[:, :-1], "fixed"),
             numpy_helper.from_array(np.array([0, 0, 0, 0], np.int64), "starts"),
             numpy_helper.from_array(np.array([1, 1, height, width], np.int64), "ends"),
-            numpy_helper.from_array(np.array(0.5, np.float32), "half"),
-            numpy_helper.from_array(np.array(8.0, np.float32), "gain"),
+            numpy_helper.from_array(np.array(0.5, real), "half"),
+            numpy_helper.from_array(np.array(8.0, real), "gain"),
         ]
         nodes += [
             helper.make_node("Slice", ["images", "starts", "ends"], ["red"]),
@@ -75,9 +79,9 @@ def tiny_yolo_onnx(path, head, protos=None, names=("person", "car"), size=(64, 6
             helper.make_node("Mul", ["centred", "gain"], ["photo"]),
             helper.make_node("Concat", ["fixed", "photo"], ["output1"], axis=1),
         ]
-        outputs.append(helper.make_tensor_value_info("output1", TensorProto.FLOAT, list(np.shape(protos))))
+        outputs.append(helper.make_tensor_value_info("output1", element, list(np.shape(protos))))
     graph = helper.make_graph(
-        nodes, "tiny_yolo", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, height, width])],
+        nodes, "tiny_yolo", [helper.make_tensor_value_info("images", element, [batch, 3, height, width])],
         outputs, initializer=constants,
     )  # fmt: skip
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="pytorch")

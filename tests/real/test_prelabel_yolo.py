@@ -53,6 +53,8 @@ def test_detection_head_gives_the_boxes_letterbox_and_nms_imply(photos, tmp_path
     ]
     provenance = dataset.samples[0].provenance
     assert provenance.model_ids["detector"] == "yolo" and len(provenance.model_ids["weights_sha256"]) == 64
+    half = make_detector("yolo", weights=tiny_yolo_onnx(tmp_path / "half.onnx", DETECTIONS, half=True), threshold=0.3)
+    assert [(i.category, i.box) for i in half.predict([read_photo(photos, "wide.png")])[0]] == [(c, b) for c, b, _, _ in found]
     cars = make_detector("yolo", weights=model, classes={"car": ["car"]}, threshold=0.3)
     assert cars.classes == ["car"] and cars.task == "detect" and cars.size == (64, 64)
     assert [(i.category, i.box) for i in cars.predict([read_photo(photos, "wide.png")])[0]] == [
@@ -108,9 +110,17 @@ def test_bad_models_and_class_names_get_one_line_errors(photos, tmp_path):
         make_detector("yolo", weights=tmp_path / "missing.onnx")
     with pytest.raises(PrelabelError, match=r"--detector yolo: needs --weights"):
         make_detector("yolo")
+    import onnxruntime
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        with pytest.raises(PrelabelError, match=r"--device cuda:1: this onnxruntime has no CUDA \(install onnxruntime-gpu\)"):
+            make_detector("yolo", weights=tiny_yolo_onnx(tmp_path / "yolo.onnx", DETECTIONS), device="cuda:1")
     classifier = tiny_yolo_onnx(tmp_path / "classifier.onnx", np.zeros((1, 2), np.float32))
     with pytest.raises(PrelabelError, match=r"classifier.onnx: outputs: expected a YOLO head \(1, 4\+nc, N\).* \(got \[\[1, 2\]\]\)"):
         make_detector("yolo", weights=classifier)
+    batched = tiny_yolo_onnx(tmp_path / "batched.onnx", np.concatenate([DETECTIONS] * 8), batch=8)
+    with pytest.raises(PrelabelError, match=r"batched.onnx: input: expected an image batch \(1, 3, H, W\), exported with batch=1"):
+        make_detector("yolo", weights=batched)
     bare = tiny_yolo_onnx(tmp_path / "bare.onnx", DETECTIONS, metadata=False)
     with pytest.raises(PrelabelError, match=r"bare.onnx: no class names in its metadata; name its classes in order with --classes"):
         make_detector("yolo", weights=bare)

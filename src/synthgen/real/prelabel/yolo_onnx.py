@@ -161,8 +161,8 @@ def read_names(metadata: dict[str, str], path: Path) -> list[str] | None:
 def read_input_size(session, metadata: dict[str, str], path: Path) -> tuple[int, int]:
     """(height, width) the model takes: its static input shape, else the exporter's `imgsz`."""
     shape = session.get_inputs()[0].shape
-    if len(shape) != 4 or shape[1] not in (3, "3"):
-        raise PrelabelError(f"{path}: input: expected an image batch (1, 3, H, W) (got {shape})")
+    if len(shape) != 4 or shape[1] not in (3, "3") or isinstance(shape[0], int) and shape[0] != 1:
+        raise PrelabelError(f"{path}: input: expected an image batch (1, 3, H, W), exported with batch=1 (got {shape})")
     if isinstance(shape[2], int) and isinstance(shape[3], int):
         return shape[2], shape[3]
     try:
@@ -181,6 +181,8 @@ def open_session(path: Path, device: str | None):
 
     available = onnxruntime.get_available_providers()
     wants_cuda = device is None or device.startswith("cuda")
+    if device and wants_cuda and "CUDAExecutionProvider" not in available:
+        raise PrelabelError(f"--device {device}: this onnxruntime has no CUDA (install onnxruntime-gpu), or use --device cpu")
     providers = ["CUDAExecutionProvider"] if wants_cuda and "CUDAExecutionProvider" in available else []
     options = {"device_id": int(device.partition(":")[2] or 0)} if device and providers else {}
     try:
@@ -211,6 +213,7 @@ class YoloOnnxDetector:
         self.classes = list(classes) or list(self.names)
         self.class_ids = [self.names.index(name) for name in self.classes]
         self.input_name = self.session.get_inputs()[0].name
+        self.input_dtype = np.float16 if self.session.get_inputs()[0].type == "tensor(float16)" else np.float32
         ranks = [len(output.shape) for output in self.session.get_outputs()]
         if sorted(ranks) not in ([3], [3, 4]):
             shapes = [output.shape for output in self.session.get_outputs()]
@@ -235,7 +238,8 @@ class YoloOnnxDetector:
         box = Letterbox.fit(photo.image.width, photo.image.height, self.size)
         pixels = box.apply(np.asarray(photo.image.convert("RGB")))
         blob = pixels.transpose(2, 0, 1)[None].astype(np.float32) / 255
-        outputs = self.session.run(None, {self.input_name: blob})
+        outputs = self.session.run(None, {self.input_name: blob.astype(self.input_dtype)})
+        outputs = [output.astype(np.float32) for output in outputs]  # half-precision exports
         head = next(o for o in outputs if o.ndim == 3)
         protos = next((o for o in outputs if o.ndim == 4), None)
         self._check(head, protos)
