@@ -42,14 +42,15 @@ def tiny_open_vocab_model(folder, family):
 
 
 def tiny_yolo_onnx(
-    path, head, protos=None, names=("person", "car"), size=(64, 64), end2end=False, metadata=True, half=False, batch=1
+    path, head, protos=None, names=("person", "car"), size=(64, 64), end2end=False, metadata=True, half=False, batch=1, dynamic=False
 ):
     """A YOLO-shaped ONNX file as `yolo export format=onnx` writes one: input `images` (1, 3, H, W),
     `output0` = `head` (v8/11 layout (1, 4+nc[+32], N), or (1, N, 6[+32]) end-to-end) and, with
     `protos` (1, 32, H/4, W/4), `output1` = those prototypes except the last, which is read from the
     photo: 8 * (mean red of each 4x4 input cell - 0.5), so a mask on it follows the red parts of the
     letterboxed photo. The ultralytics metadata (names, imgsz, task, end2end) is attached; `half`
-    makes every tensor float16, as `yolo export half=True` does; `batch` fixes the input's batch size."""
+    makes every tensor float16, as `yolo export half=True` does; `batch` fixes the input's batch size
+    and `dynamic` leaves its sizes open (the input size is then the metadata's `imgsz`)."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -81,7 +82,7 @@ def tiny_yolo_onnx(
         ]
         outputs.append(helper.make_tensor_value_info("output1", element, list(np.shape(protos))))
     graph = helper.make_graph(
-        nodes, "tiny_yolo", [helper.make_tensor_value_info("images", element, [batch, 3, height, width])],
+        nodes, "tiny_yolo", [helper.make_tensor_value_info("images", element, ["b", 3, "h", "w"] if dynamic else [batch, 3, height, width])],
         outputs, initializer=constants,
     )  # fmt: skip
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="pytorch")

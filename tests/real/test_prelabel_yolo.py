@@ -53,8 +53,9 @@ def test_detection_head_gives_the_boxes_letterbox_and_nms_imply(photos, tmp_path
     ]
     provenance = dataset.samples[0].provenance
     assert provenance.model_ids["detector"] == "yolo" and len(provenance.model_ids["weights_sha256"]) == 64
-    half = make_detector("yolo", weights=tiny_yolo_onnx(tmp_path / "half.onnx", DETECTIONS, half=True), threshold=0.3)
-    assert [(i.category, i.box) for i in half.predict([read_photo(photos, "wide.png")])[0]] == [(c, b) for c, b, _, _ in found]
+    for variant in ({"half": True}, {"dynamic": True}):  # float16 export; open input sizes (imgsz from metadata)
+        other = make_detector("yolo", weights=tiny_yolo_onnx(tmp_path / "other.onnx", DETECTIONS, **variant), threshold=0.3)
+        assert [(i.category, i.box) for i in other.predict([read_photo(photos, "wide.png")])[0]] == [c[:2] for c in found]
     cars = make_detector("yolo", weights=model, classes={"car": ["car"]}, threshold=0.3)
     assert cars.classes == ["car"] and cars.task == "detect" and cars.size == (64, 64)
     assert [(i.category, i.box) for i in cars.predict([read_photo(photos, "wide.png")])[0]] == [
@@ -121,6 +122,17 @@ def test_bad_models_and_class_names_get_one_line_errors(photos, tmp_path):
     batched = tiny_yolo_onnx(tmp_path / "batched.onnx", np.concatenate([DETECTIONS] * 8), batch=8)
     with pytest.raises(PrelabelError, match=r"batched.onnx: input: expected an image batch \(1, 3, H, W\), exported with batch=1"):
         make_detector("yolo", weights=batched)
+    import onnx
+
+    for key, value, message in [
+        ("names", "['person'", r"metadata.names: expected a dict of class index -> name \(got \"\['person'\"\)"),
+        ("imgsz", "[64]", r"metadata.imgsz: expected \[height, width\] \(got '\[64\]'\)"),
+    ]:
+        broken = onnx.load(str(tiny_yolo_onnx(tmp_path / "broken.onnx", DETECTIONS, dynamic=True)))
+        next(p for p in broken.metadata_props if p.key == key).value = value
+        onnx.save(broken, str(tmp_path / "broken.onnx"))
+        with pytest.raises(PrelabelError, match="broken.onnx: " + message):
+            make_detector("yolo", weights=tmp_path / "broken.onnx")
     bare = tiny_yolo_onnx(tmp_path / "bare.onnx", DETECTIONS, metadata=False)
     with pytest.raises(PrelabelError, match=r"bare.onnx: no class names in its metadata; name its classes in order with --classes"):
         make_detector("yolo", weights=bare)
@@ -136,11 +148,11 @@ def test_bad_models_and_class_names_get_one_line_errors(photos, tmp_path):
 
 
 def random_model(path, rng, segment):
-    """A 96x128 input, 300 random candidates (many overlapping), 2 classes; random prototypes."""
-    boxes = np.concatenate([rng.uniform(0, 60, (300, 2)), rng.uniform(60, 128, (300, 2))], 1)  # x0, y0, x1, y1
+    """A 96x128 input, 120 random candidates (many overlapping), 2 classes; random prototypes."""
+    boxes = np.concatenate([rng.uniform(0, 60, (120, 2)), rng.uniform(60, 128, (120, 2))], 1)  # x0, y0, x1, y1
     boxes[:, [1, 3]] *= 0.75
-    scores = rng.uniform(0, 1, (300, 2)) ** 3
-    extra = [rng.normal(0, 1, (300, 32))] if segment else []
+    scores = rng.uniform(0, 1, (120, 2)) ** 3
+    extra = [rng.normal(0, 1, (120, 32))] if segment else []
     protos = rng.normal(0, 1, (1, 32, 24, 32)) if segment else None
     return tiny_yolo_onnx(path, head(np.concatenate([boxes, scores, *extra], 1)), protos, size=(96, 128))
 

@@ -32,7 +32,7 @@ MAX_DET = 300
 MAX_NMS = 30000
 MAX_WH = 7680  # per-class offset that keeps NMS within a class
 PAD_VALUE = 114
-MASK_DIM = 32
+MASK_PIXELS = 16_000_000  # float mask pixels held at once; masks are made and encoded in chunks
 
 
 @dataclass(frozen=True)
@@ -72,15 +72,13 @@ class Letterbox:
         return boxes
 
     def masks_to_photo(self, logits: np.ndarray) -> np.ndarray:
-        """(K, h, w) mask logits at prototype resolution -> (K, height, width) logits on the photo."""
+        """(K <= 512, h, w) mask logits at prototype resolution -> (K, height, width) logits on the
+        photo: upsampled to the input, the padding cut off, resized to the photo (all bilinear)."""
         stack = np.ascontiguousarray(logits.transpose(1, 2, 0))  # cv2 resizes up to 512 channels at once
-        planes = []
-        for start in range(0, stack.shape[2], 512):
-            part = cv2.resize(stack[:, :, start : start + 512], self.size[::-1], interpolation=cv2.INTER_LINEAR)
-            part = part.reshape(*self.size, -1)[self.top : self.top + self.new_height, self.left : self.left + self.new_width]
-            part = cv2.resize(part, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
-            planes.append(part.reshape(self.height, self.width, -1))
-        return np.concatenate(planes, axis=2).transpose(2, 0, 1)
+        stack = cv2.resize(stack, self.size[::-1], interpolation=cv2.INTER_LINEAR).reshape(*self.size, -1)
+        stack = stack[self.top : self.top + self.new_height, self.left : self.left + self.new_width]
+        stack = cv2.resize(stack, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+        return stack.reshape(self.height, self.width, -1).transpose(2, 0, 1)
 
 
 def xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
@@ -154,7 +152,8 @@ def read_names(metadata: dict[str, str], path: Path) -> list[str] | None:
     if isinstance(names, dict) and sorted(names) == list(range(len(names))):
         names = [names[i] for i in range(len(names))]
     if not (isinstance(names, list) and all(isinstance(name, str) for name in names)):
-        raise PrelabelError(f"{path}: metadata.names: expected a dict of class index -> name (got {metadata['names'][:80]!r})")
+        got = metadata["names"][:80]
+        raise PrelabelError(f"{path}: metadata.names: expected a dict of class index -> name (got {got!r})")
     return names
 
 
@@ -217,7 +216,9 @@ class YoloOnnxDetector:
         ranks = [len(output.shape) for output in self.session.get_outputs()]
         if sorted(ranks) not in ([3], [3, 4]):
             shapes = [output.shape for output in self.session.get_outputs()]
-            raise PrelabelError(f"{self.path}: outputs: expected a YOLO head (1, 4+nc, N) [and prototypes (1, 32, h, w)] (got {shapes})")
+            raise PrelabelError(
+                f"{self.path}: outputs: expected a YOLO head (1, 4+nc, N) [and prototypes (1, 32, h, w)] (got {shapes})"
+            )
         self.task = "segment" if 4 in ranks else "detect"
         self.weights_sha256 = file_sha256(self.path)
 
@@ -264,21 +265,25 @@ class YoloOnnxDetector:
         else:
             rows = non_max_suppression(head[0], len(self.names), self.threshold, classes=selected)
         boxes = box.boxes_to_photo(rows[:, :4])
-        masks = None
-        if protos is not None and len(rows):
-            logits = (rows[:, 6:] @ protos[0].reshape(protos.shape[1], -1)).reshape(len(rows), *protos.shape[2:])
-            masks = crop_masks(box.masks_to_photo(logits) > 0, boxes)
-        return self._instances(rows, boxes, masks, photo)
-
-    def _instances(self, rows: np.ndarray, boxes: np.ndarray, masks: np.ndarray | None, photo: Photo) -> list[Instance]:
+        if protos is not None:
+            return self._mask_instances(rows, boxes, protos[0], box)
         instances = []
-        for i, (row, (x0, y0, x1, y1)) in enumerate(zip(rows, boxes.tolist())):
-            name, score = self.names[int(row[5])], float(row[4])
-            if masks is not None:
-                if masks[i].any():  # as ultralytics, a prediction whose mask is empty is dropped
-                    instances.append(Instance.from_mask(name, masks[i], score=score))
-                continue
+        for row, (x0, y0, x1, y1) in zip(rows, boxes.tolist()):
             xywh = clip_box((x0, y0, x1 - x0, y1 - y0), photo.image.width, photo.image.height)
             if xywh[2] > 0 and xywh[3] > 0:
-                instances.append(Instance(category=name, box=xywh, area=xywh[2] * xywh[3], score=score))
+                name, area = self.names[int(row[5])], xywh[2] * xywh[3]
+                instances.append(Instance(category=name, box=xywh, area=area, score=float(row[4])))
+        return instances
+
+    def _mask_instances(self, rows: np.ndarray, boxes: np.ndarray, protos: np.ndarray, box: Letterbox) -> list[Instance]:
+        """Masks (prototypes x coefficients, on the photo, cut to the box), a chunk of rows at a time;
+        as ultralytics, a prediction whose mask is empty is dropped."""
+        instances = []
+        chunk = min(512, max(1, MASK_PIXELS // (box.width * box.height + box.size[0] * box.size[1])))
+        for start in range(0, len(rows), chunk):
+            part = slice(start, start + chunk)
+            logits = (rows[part, 6:] @ protos.reshape(len(protos), -1)).reshape(-1, *protos.shape[1:])
+            for row, mask in zip(rows[part], crop_masks(box.masks_to_photo(logits) > 0, boxes[part])):
+                if mask.any():
+                    instances.append(Instance.from_mask(self.names[int(row[5])], mask, score=float(row[4])))
         return instances
