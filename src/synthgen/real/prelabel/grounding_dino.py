@@ -38,7 +38,10 @@ class GroundingDinoDetector(OpenVocabDetector):
 
     def _token_prompts(self, spans: list[tuple[int, int]]) -> torch.Tensor:
         """(tokens, prompts) 0/1 matrix: which caption token belongs to which prompt."""
-        offsets = self.processor.tokenizer(self.caption, return_offsets_mapping=True)["offset_mapping"]
+        try:
+            offsets = self.processor.tokenizer(self.caption, return_offsets_mapping=True)["offset_mapping"]
+        except NotImplementedError:  # a slow (pure Python) tokenizer has no offsets
+            raise PrelabelError(f"--model: {self.model_id!r} needs a fast tokenizer (tokenizer.json)") from None
         limit = self.model.config.max_text_len
         if len(offsets) > limit:
             raise PrelabelError(f"--classes: the prompts make {len(offsets)} tokens; Grounding DINO reads at most {limit}")
