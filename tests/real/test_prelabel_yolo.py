@@ -63,6 +63,23 @@ def test_detection_head_gives_the_boxes_letterbox_and_nms_imply(photos, tmp_path
     ]  # fmt: skip
 
 
+def test_real_photos_letterbox_with_rounded_sides_and_per_axis_gains(tmp_path):
+    """640x425 -> 64x42 (42.5 rounds to even), 11 rows above; 500x333 -> 64x43, 10 rows above and 11
+    below. Boxes come back through each axis' own gain (42 / 425 tall), as ultralytics 8.4 does."""
+    out = tmp_path / "real"
+    run = invoke("prelabel", COCO_PERSON, "-o", out, "--detector", "yolo", "--weights", tiny_yolo_onnx(tmp_path / "y.onnx", DETECTIONS))
+    assert run.exit_code == 0, run.output
+    by_name = {s.provenance.origin: s for s in assert_valid_dataset(out).samples}
+    tall, short = 425 / 42, 333 / 43
+    assert [(i.category, i.box) for i in by_name["000000000785.jpg"].instances] == [
+        ("person", pytest.approx((80, 9 * tall, 160, 16 * tall), abs=1e-3)),
+        ("car", pytest.approx((80, 9 * tall, 160, 16 * tall), abs=1e-3)),
+        ("person", pytest.approx((140, 9 * tall, 160, 16 * tall), abs=1e-3)),
+        ("car", pytest.approx((560, 29 * tall, 80, 425 - 29 * tall), abs=1e-3)),
+    ]  # fmt: skip
+    assert by_name["000000040083.jpg"].instances[0].box == pytest.approx((62.5, 10 * short, 125, 16 * short), abs=1e-3)
+
+
 def rounded_block(top, bottom, left, right):
     """A 64x128 mask: the block, each corner cut by the 6-pixel triangle that bilinear upsampling of a
     +1 / -1 step rounds away (ultralytics' masks are upsampled bilinearly too)."""
