@@ -88,15 +88,48 @@ def tiny_yolo_onnx(
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="pytorch")
     model.ir_version = 9
     if metadata:
-        values = {
-            "description": "tiny test model", "author": "Ultralytics", "stride": "32",
-            "task": "segment" if protos is not None else "detect", "batch": "1", "imgsz": str(list(size)),
-            "names": str(dict(enumerate(names))), "end2end": str(end2end),
-        }  # fmt: skip
-        for key, value in values.items():
-            entry = model.metadata_props.add()
-            entry.key, entry.value = key, value
+        add_ultralytics_metadata(model, names, size, protos is not None, end2end)
     onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def add_ultralytics_metadata(model, names, size, segment, end2end=False):
+    """The metadata_props `yolo export` writes (each value `str()` of a Python value)."""
+    values = {
+        "description": "tiny test model", "author": "Ultralytics", "stride": "32", "task": "segment" if segment else "detect",
+        "batch": "1", "imgsz": str(list(size)), "names": str(dict(enumerate(names))), "end2end": str(end2end),
+    }  # fmt: skip
+    for key, value in values.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def tiny_yolo_torch_onnx(path, head, protos, names=("person", "car"), size=(64, 64)):
+    """The segmentation model of `tiny_yolo_onnx`, written as a torch module and exported with
+    `torch.onnx.export` (as ultralytics exports), then given the ultralytics metadata."""
+    import onnx
+
+    class TinyYolo(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("head", torch.as_tensor(head, dtype=torch.float32))
+            self.register_buffer("fixed", torch.as_tensor(protos, dtype=torch.float32)[:, :-1])
+
+        def forward(self, images):
+            photo = 8 * (torch.nn.functional.avg_pool2d(images[:, :1], 4) - 0.5)
+            return self.head + 0 * images.mean(), torch.cat([self.fixed, photo], 1)
+
+    import warnings
+
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated; the new one needs onnxscript
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            TinyYolo(), (torch.zeros(1, 3, *size),), str(path), input_names=["images"],
+            output_names=["output0", "output1"], dynamo=False,
+        )  # fmt: skip
+    model = onnx.load(str(path))
+    add_ultralytics_metadata(model, names, size, segment=True)
     onnx.save(model, str(path))
     return path
 

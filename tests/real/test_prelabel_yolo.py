@@ -4,7 +4,7 @@ the same raw outputs (when ultralytics is installed) agrees on the real COCO pho
 
 import numpy as np
 import pytest
-from detector_models import tiny_yolo_onnx, yolo_head as head
+from detector_models import tiny_yolo_onnx, tiny_yolo_torch_onnx, yolo_head as head
 from helpers import assert_valid_dataset, invoke
 from paths import COCO_PERSON
 from PIL import Image
@@ -91,7 +91,8 @@ def rounded_block(top, bottom, left, right):
     return mask
 
 
-def test_segmentation_head_gives_exact_masks_on_the_photo(photos, tmp_path):
+@pytest.mark.parametrize("build", [tiny_yolo_onnx, tiny_yolo_torch_onnx], ids=["onnx-helper", "torch-export"])
+def test_segmentation_head_gives_exact_masks_on_the_photo(build, photos, tmp_path):
     protos = np.full((1, 32, 16, 16), -1.0, np.float32)
     protos[0, 0, 6:9, 2:6] = 1.0  # input rows 24..36, columns 8..24: photo rows 16..40, columns 16..48
     coefficients = np.eye(32, dtype=np.float32)
@@ -100,7 +101,7 @@ def test_segmentation_head_gives_exact_masks_on_the_photo(photos, tmp_path):
         (0, 16, 64, 48, 0.0, 0.8, *coefficients[31]),  # car: the red part of the photo
         (0, 16, 8, 24, 0.7, 0.0, *np.zeros(32)),  # an empty mask: dropped, as ultralytics does
     ]
-    model = tiny_yolo_onnx(tmp_path / "seg.onnx", head(rows), protos)
+    model = build(tmp_path / "seg.onnx", head(rows), protos)
     detector = make_detector("yolo", weights=model, threshold=0.3)
     assert detector.task == "segment" and detector.describe()["input_size"] == [64, 64]
     instances = detector.predict([read_photo(photos, "wide.png")])[0]
