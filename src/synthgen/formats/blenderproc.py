@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from synthgen.errors import FormatError
-from synthgen.fileio import atomic_write_png
+from synthgen.fileio import atomic_write_png, read_json
+from synthgen.formats import fields
 from synthgen.formats.coco import from_coco
 from synthgen.labels import Dataset, Instance, Provenance, Sample, categories_from_names
 from synthgen.layout import IMAGES
@@ -35,9 +36,11 @@ def read_blenderproc_coco(folder: str | Path, class_names: dict[int, str] | None
     path = Path(folder) / COCO_FILE
     if not path.exists():
         raise BlenderProcFormatError(f"{folder}: no {COCO_FILE} (is this BlenderProc's COCO output folder?)")
-    data = json.loads(path.read_text())
-    for category in data.get("categories", []):
-        category["name"] = (class_names or {}).get(category["id"], str(category["name"]))
+    data = fields.mapping(read_json(path), str(path))
+    for k, category in enumerate(fields.array(data.get("categories", []), f"{path}: categories")):
+        category = fields.mapping(category, f"{path}: categories[{k}]")
+        category_id = fields.whole(category.get("id"), f"{path}: categories[{k}].id", -(2**53))
+        category["name"] = (class_names or {}).get(category_id, str(category.get("name")))
     dataset = from_coco(data, root=str(folder), source=str(path))
     for sample in dataset.samples:
         sample.provenance = Provenance(source="render", backend="blenderproc", origin=str(path))
