@@ -79,7 +79,7 @@ def test_asset_folder_without_meshes_and_wrong_suffix(tmp_path):
 
 
 def test_unreadable_and_malformed_files(tmp_path):
-    with pytest.raises(RecipeError, match="cannot read recipe"):
+    with pytest.raises(RecipeError, match="absent.yaml: no such file"):
         load_recipe(tmp_path / "absent.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 1\nclasses: [\n")
