@@ -263,7 +263,7 @@ def open_image(path: Path) -> Iterator[Image.Image]:
     try:
         image = Image.open(path)
     except Image.DecompressionBombError:
-        raise InputError(f"{path}: expected at most {MAX_PIXELS} pixels (an image this large is refused)") from None
+        raise InputError(f"{path}: expected at most {MAX_PIXELS} pixels (got more than {2 * Image.MAX_IMAGE_PIXELS})") from None
     except (UnidentifiedImageError, OSError) as error:
         raise InputError(f"{path}: not an image Pillow can read ({type(error).__name__})") from None
     with image:

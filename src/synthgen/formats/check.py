@@ -110,6 +110,8 @@ def _check_images(images: list[Any], folder: Path, path: Path, problems: list[st
 
 
 def _check_image_file(folder: Path, name: Any, size: tuple[int, int], where: str, problems: list[str]) -> None:
+    if _checked(problems, fields.text, name, f"{where}.file_name") is None:
+        return
     try:
         file = inside(folder, name, f"{where}.file_name")
     except UnsafePathError:
