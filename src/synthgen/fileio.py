@@ -217,7 +217,7 @@ def read_yaml(path: Path, limit: int = MAX_TEXT_BYTES) -> Any:
     text = read_text(path, limit)
     try:
         with _nesting_limit():
-            return yaml.load(text, Loader=_bounded_loader())  # noqa: S506 (a SafeLoader subclass)
+            return yaml.load(text, Loader=_bounded_loader())  # a SafeLoader subclass
     except _TooManyAliases:
         raise InputError(f"{path}: more than {MAX_YAML_ALIASES} YAML aliases (*name); write the values out") from None
     except RecursionError:

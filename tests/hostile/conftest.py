@@ -31,7 +31,7 @@ def synthgen(args: list[str], cwd: Path, timeout: float = 60, memory_gb: float =
     try:
         done = subprocess.run(
             [sys.executable, "-m", "synthgen.cli", *map(str, args)], cwd=cwd, env=env, preexec_fn=cap_memory,
-            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False,
         )  # fmt: skip
     except subprocess.TimeoutExpired as expired:
         return TIMED_OUT, _text(expired.stdout), _text(expired.stderr) + f"\n(timed out after {timeout} s)"

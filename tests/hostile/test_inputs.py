@@ -13,8 +13,26 @@ from pathlib import Path
 
 import pytest
 from hostile_builders import (
-    SECRET, Build, alias_bomb, at, base_coco, both, coco_dataset, fifo, file, huge_png, json_file, labelstudio_export,
-    link_outside, outside, photos, prelabelled, recipe, rectangle, voc_folder, yolo_folder,
+    SECRET,
+    Build,
+    alias_bomb,
+    at,
+    base_coco,
+    both,
+    coco_dataset,
+    fifo,
+    file,
+    huge_png,
+    json_file,
+    labelstudio_export,
+    link_outside,
+    outside,
+    photos,
+    prelabelled,
+    recipe,
+    rectangle,
+    voc_folder,
+    yolo_folder,
 )  # fmt: skip
 
 NAN, INF = float("nan"), float("inf")
@@ -43,7 +61,7 @@ IMPORT = "review import {in}/ds {in}/export.json -o {out}"
 VALIDATE = "validate {in}/r.yaml"
 NAN_POLYGON = at("annotations.0.segmentation", [[1, 1, NAN, 1, 5, 4, 1, 4]])
 RESULT = {"image_id": 1, "category_id": 1, "bbox": [1, 1, 3, 3], "score": 0.9}
-BIG_IMAGE = lambda folder: huge_png(folder / "images/a.png")  # noqa: E731
+BIG_IMAGE = lambda folder: huge_png(folder / "images/a.png")
 OBJ_LINE = "v 0 0 0\nv 1 0 0\nv 2 0 0\nf 1 2 3\n"  # a face whose vertices lie on a line
 EXR = (b"v/1\x01" + bytes(60))  # EXR magic only (enough for the load-time check)
 

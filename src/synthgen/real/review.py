@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from synthgen.errors import InputError
-from synthgen.fileio import MAX_JSON_BYTES, atomic_write_json, atomic_write_text, inside, read_text
+from synthgen.fileio import (
+    MAX_JSON_BYTES,
+    atomic_write_json,
+    atomic_write_text,
+    inside,
+    read_text,
+)
 from synthgen.formats import labelstudio
 from synthgen.formats.coco import CocoFormatError, read_coco, to_coco
 from synthgen.formats.folder import load_dataset, write_dataset_folder

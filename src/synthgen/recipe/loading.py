@@ -16,7 +16,6 @@ from synthgen.fileio import image_size, read_yaml, regular_file
 from synthgen.recipe.diffusion import DiffusionSpec, class_problems, path_problems
 from synthgen.recipe.schema import MESH_SUFFIXES, Recipe, file_fields, files_at
 
-
 MAX_RECIPE_BYTES = 1024**2
 
 

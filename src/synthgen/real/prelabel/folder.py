@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from synthgen.errors import InputError
-from synthgen.fileio import IMAGE_SUFFIXES, inside, list_files, open_image, refuse_existing
+from synthgen.fileio import (
+    IMAGE_SUFFIXES,
+    inside,
+    list_files,
+    open_image,
+    refuse_existing,
+)
 from synthgen.formats.folder import write_dataset_folder
 from synthgen.labels import Dataset, Provenance, Sample, categories_from_names
 from synthgen.layout import IMAGES
