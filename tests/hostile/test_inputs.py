@@ -67,16 +67,18 @@ EXR = (b"v/1\x01" + bytes(60))  # EXR magic only (enough for the load-time check
 
 CASES = [
     # 1. numbers: finite and in range where read
-    case("coco-nan-polygon-check", 1, CHECK, coco_dataset(NAN_POLYGON), 1, "segmentation[0]: expected finite points"),
+    case("coco-nan-polygon-check", 1, CHECK, coco_dataset(NAN_POLYGON), 1, "segmentation[0]: expected a polygon [x1, y1, x2, y2, x3, y3, ...] of finite numbers"),
     case("coco-nan-polygon-convert", 1, CONVERT, coco_dataset(NAN_POLYGON), 1, "annotations[0].segmentation[0]"),
-    case("coco-nan-polygon-eval", 1, EVAL, both(coco_dataset(NAN_POLYGON), json_file("results.json", [RESULT])), 1, "segmentation[0]: expected finite points"),
-    case("results-nan-polygon-prelabel", 1, PRELABEL, photos([{**RESULT, "segmentation": [[1, 1, NAN, 2, 3, 3]]}]), 1, "[0].segmentation[0]: expected finite points"),
+    case("coco-nan-polygon-eval", 1, EVAL, both(coco_dataset(NAN_POLYGON), json_file("results.json", [RESULT])), 1, "segmentation[0]: expected a polygon [x1, y1, x2, y2, x3, y3, ...] of finite numbers"),
+    case("results-nan-polygon-prelabel", 1, PRELABEL, photos([{**RESULT, "segmentation": [[1, 1, NAN, 2, 3, 3]]}]), 1, "[0].segmentation[0]: expected a polygon"),
     case("coco-far-polygon-check", 1, CHECK, coco_dataset(at("annotations.0.segmentation", [[0, 0, 1e12, 0, 1e12, 1e12]])), 1, "near the 8x6 image"),
     case("coco-long-polygon-check", 1, CHECK, coco_dataset(at("annotations.0.segmentation", [[0, 0, 8, 6] * 2000 + [0, 6]])), 1, "image perimeters long"),
     case("coco-inf-bbox-convert", 1, CONVERT, coco_dataset(at("annotations.0.segmentation", []), at("annotations.0.bbox", [1, 1, INF, 2])), 1, "bbox: expected [x, y, w, h] of 4 finite numbers"),
     case("coco-negative-bbox-mix", 1, MIX, coco_dataset(at("annotations.0.segmentation", []), at("annotations.0.bbox", [1, 1, -3, 2])), 1, "bbox: expected a box with w, h >= 0"),
     case("coco-nan-bbox-mix", 1, MIX, coco_dataset(at("annotations.0.segmentation", []), at("annotations.0.bbox", [NAN, 1, 3, 2])), 1, "bbox: expected"),
     case("coco-nan-area-convert", 1, CONVERT, coco_dataset(at("annotations.0.segmentation", []), at("annotations.0.area", NAN)), 1, "area: expected a number in [0, inf]"),
+    case("coco-huge-int-bbox-check", 1, CHECK, coco_dataset(at("annotations.0.segmentation", []), at("annotations.0.bbox", [1, 1, 10**400, 2])), 1, "bbox: expected [x, y, w, h] numbers"),
+    case("coco-huge-int-id-convert", 1, CONVERT, coco_dataset(at("images.0.id", 10**400)), 1, "images[0].id: expected an id"),
     case("coco-huge-size-convert", 1, CONVERT, coco_dataset(at("images.0.width", 10**6), at("images.0.height", 10**6)), 1, "images[0].width: expected at most 89478485 pixels"),
     case("coco-score-5-convert", 1, CONVERT, coco_dataset(at("annotations.0.score", 5)), 1, "annotations[0].score: expected a number in [0, 1]"),
     case("yolo-nan-coordinate", 1, "convert {in}/yolo -o {out}", yolo_folder("0 nan 0.5 0.1 0.1\n"), 1, "a.txt:1: field 2: expected a number in [-1, 2]"),

@@ -6,7 +6,6 @@ the image, wrong sizes and duplicate ids. Every problem is one line: where, and 
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -154,7 +153,7 @@ def _check_annotations(
 
 
 def _check_box(box: Any, width: int, height: int, where: str, problems: list[str]) -> None:
-    if not (isinstance(box, list) and len(box) == 4 and all(fields.is_number(v) and math.isfinite(v) for v in box)):
+    if not (isinstance(box, list) and len(box) == 4 and all(map(fields.is_finite, box))):
         problems.append(f"{where}.bbox: expected [x, y, w, h] numbers, got {fields.shown(box)}")
         return
     x, y, w, h = box

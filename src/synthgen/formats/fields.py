@@ -34,13 +34,16 @@ def bad(where: str, expected: str, value: Any) -> FormatError:
     return FormatError(f"{where}: expected {expected} (got {shown(value)})")
 
 
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def is_finite(value: Any) -> bool:
+    """A number that is finite as a float (JSON integers can be too large for one)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return abs(value) < 2**1000
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def number(value: Any, where: str, low: float = -math.inf, high: float = math.inf) -> float:
     """A finite number in [low, high]."""
-    if not is_number(value) or not math.isfinite(value) or not low <= value <= high:
+    if not is_finite(value) or not low <= value <= high:
         span = "a finite number" if (low, high) == (-math.inf, math.inf) else f"a number in [{low:g}, {high:g}]"
         raise bad(where, span, value)
     return float(value)
@@ -48,7 +51,7 @@ def number(value: Any, where: str, low: float = -math.inf, high: float = math.in
 
 def whole(value: Any, where: str, low: int = 0, high: int = 2**53) -> int:
     """A whole number in [low, high] (an integral float such as 640.0 is accepted)."""
-    if not is_number(value) or not math.isfinite(value) or value != int(value) or not low <= value <= high:
+    if not is_finite(value) or value != int(value) or not low <= value <= high:
         raise bad(where, f"a whole number in [{low}, {high}]", value)
     return int(value)
 
@@ -64,7 +67,7 @@ def identifier(value: Any, where: str) -> int | str:
     """An id: a whole number or a string."""
     if isinstance(value, str):
         return text(value, where)
-    if not is_number(value) or not math.isfinite(value) or value != int(value):
+    if not is_finite(value) or value != int(value):
         raise bad(where, "an id (a whole number or a string)", value)
     return int(value)
 
@@ -91,7 +94,7 @@ def size(width: Any, height: Any, where: str) -> tuple[int, int]:
 
 def box(value: Any, where: str) -> tuple[float, float, float, float]:
     """A COCO `[x, y, w, h]` of finite numbers with w, h >= 0."""
-    if not (isinstance(value, list) and len(value) == 4 and all(is_number(v) and math.isfinite(v) for v in value)):
+    if not (isinstance(value, list) and len(value) == 4 and all(map(is_finite, value))):
         raise bad(where, "[x, y, w, h] of 4 finite numbers", value)
     if value[2] < 0 or value[3] < 0:
         raise bad(where, "a box with w, h >= 0", value)
@@ -119,12 +122,12 @@ def _polygons(value: list[Any], where: str, height: int, width: int) -> None:
     length = 0.0
     for k, polygon in enumerate(value):
         at = f"{where}[{k}]"
-        if not isinstance(polygon, list) or len(polygon) < 6 or len(polygon) % 2 or not all(map(is_number, polygon)):
-            raise bad(at, "a polygon [x1, y1, x2, y2, x3, y3, ...] (an even count >= 6 of numbers)", polygon)
+        if not isinstance(polygon, list) or len(polygon) < 6 or len(polygon) % 2 or not all(map(is_finite, polygon)):
+            raise bad(at, "a polygon [x1, y1, x2, y2, x3, y3, ...] of finite numbers (an even count >= 6)", polygon)
         xy = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
         limits = np.array([width, height]) * POLYGON_MARGIN
-        if not np.isfinite(xy).all() or (xy < -limits).any() or (xy > np.array([width, height]) + limits).any():
-            raise bad(at, f"finite points near the {width}x{height} image", polygon)
+        if (xy < -limits).any() or (xy > np.array([width, height]) + limits).any():
+            raise bad(at, f"points near the {width}x{height} image", polygon)
         length += float(np.abs(np.diff(np.vstack([xy, xy[:1]]), axis=0)).sum())
     if length > POLYGON_LENGTH * 2 * (width + height):
         raise bad(where, f"polygons at most {POLYGON_LENGTH} image perimeters long", f"{length:.0f} pixels")
