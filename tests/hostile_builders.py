@@ -198,3 +198,30 @@ def both(*builds: Build) -> Build:
         for one in builds:
             one(root)
     return build
+
+
+def sparse(relative: str, size: int) -> Build:
+    """A sparse file of `size` bytes (no disk used): a 'huge' input."""
+    def build(root: Path) -> None:
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        with open(root / relative, "wb") as handle:
+            handle.truncate(size)
+    return build
+
+
+def hdf5_frame(attributes: bytes, side: int = 0) -> Build:
+    """`frames/0.hdf5`: a BlenderProc HDF5 frame (8x6, or `side` x `side` colors stored as chunks never
+    written: a small file) whose instance_attribute_maps holds `attributes`."""
+    def build(root: Path) -> None:
+        import h5py
+        import numpy as np
+
+        (root / "frames").mkdir(parents=True)
+        with h5py.File(root / "frames/0.hdf5", "w") as frame:
+            if side:
+                frame.create_dataset("colors", shape=(side, side, 3), dtype=np.uint8, chunks=(256, 256, 3), compression="gzip")
+            else:
+                frame["colors"] = np.zeros((6, 8, 3), dtype=np.uint8)
+            frame["instance_segmaps"] = np.ones((6, 8), dtype=np.int32)
+            frame["instance_attribute_maps"] = np.frombuffer(attributes, dtype=np.uint8)
+    return build

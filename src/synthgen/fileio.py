@@ -101,8 +101,6 @@ def staged_folder(out: Path) -> Iterator[Path]:
 
 def inside(root: Path, relative: str, what: str) -> Path:
     """`root / relative`, refusing absolute paths and `..` that leave `root` (`what` names the field)."""
-    if not isinstance(relative, str) or "\0" in relative:
-        raise UnsafePathError(f"{what}: expected a file name (got {relative!r:.60})")
     root = Path(root).resolve()
     path = (root / relative).resolve()
     if Path(relative).is_absolute() or not path.is_relative_to(root):
@@ -155,8 +153,6 @@ def regular_file(path: Path) -> os.stat_result:
         info = os.stat(path)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
-    except ValueError:  # an embedded NUL byte in the name
-        raise InputError(f"{path!r}: not a valid file name") from None
     if not stat.S_ISREG(info.st_mode):
         raise InputError(f"{path}: not a regular file")
     return info
