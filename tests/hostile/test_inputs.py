@@ -136,6 +136,7 @@ CASES = [
     case("asset-fifo-obj", 4, VALIDATE, recipe(at("classes.0.asset", "pipe.obj"), extra=fifo("pipe.obj")), 1, "classes[0].asset:", "pipe.obj: not a regular file"),
     case("asset-root-folder", 4, VALIDATE, recipe(at("classes.0.asset", "/")), 1, "classes[0].asset: /: a system folder"),
     case("asset-proc-folder", 4, VALIDATE, recipe(at("classes.0.asset", "/proc/self")), 1, "a system folder"),
+    case("diffusion-backgrounds-root", 4, VALIDATE, recipe(at("backend", "diffusion"), at("image", {"width": 64, "height": 48}), at("diffusion", {"mode": "inpaint", "model": "hub/sd", "backgrounds": "/"})), 1, "diffusion.backgrounds: /: a system folder"),
     case("missing-asset-with-schema-errors", 4, VALIDATE, recipe(at("colour", "red"), at("classes.0.asset", "gone.obj")), 1, "colour: unknown key", "classes[0].asset: no such file or folder"),
     case("markup-brackets-kept", 4, VALIDATE, recipe(at("classes.1.count", [1, 2, 3])), 1, "classes[1].count: expected [min, max], got 3 values"),
     case("markup-tags-kept", 4, VALIDATE, recipe(at("classes.1.name", "[/bold]"), at("classes.0.name", "[/bold]")), 1, "class name '[/bold]' appears twice"),
