@@ -179,6 +179,9 @@ CASES = [
     case("eval-bbox-accepted", 8, EVAL, both(coco_dataset(), json_file("results.json", [RESULT])), 0, ""),
     case("review-budget-negative", 8, "review export {in}/ds -o {out}.json --budget -1", coco_dataset(prelabelled()), 1, "--budget: expected a number of images >= 1 (got -1)"),
     case("review-budget-zero", 8, "review export {in}/ds -o {out}.json --budget 0", coco_dataset(prelabelled()), 1, "--budget: expected a number of images >= 1 (got 0)"),
+    case("coco-duplicate-category-name", 8, CONVERT, coco_dataset(lambda d: d["categories"].append({"id": 2, "name": "box"})), 1, "categories: expected each name once"),
+    case("coco-duplicate-category-id", 8, MIX, coco_dataset(lambda d: d["categories"].append({"id": 1, "name": "other"})), 1, "categories: expected each id once"),
+    case("labelstudio-two-labels", 8, IMPORT, both(coco_dataset(prelabelled()), labelstudio_export([rectangle(rectanglelabels=["box", "box"])])), 1, "rectanglelabels: expected exactly one class name"),
     case("coco-duplicate-image-id", 8, CONVERT, coco_dataset(lambda d: d["images"].append({**d["images"][0], "file_name": "images/b.png"})), 1, "images[1].id: expected an id no other image has"),
 ]
 

@@ -85,6 +85,10 @@ def from_coco(data: Any, root: str | None = None, source: str = "coco file") -> 
     background_ids = {c["id"] for c in file_categories if c["name"] in BACKGROUND_NAMES}
     file_categories = sorted((c for c in file_categories if c["id"] not in background_ids), key=lambda c: c["id"])
     names_by_id = {c["id"]: c["name"] for c in file_categories}
+    for key in ("id", "name"):
+        values = [c[key] for c in file_categories]
+        if len(set(values)) < len(values):
+            raise fields.bad(f"{source}: categories", f"each {key} once (two classes of one name would merge)", next(v for v in values if values.count(v) > 1))
     categories = [Category(id=i + 1, name=c["name"], supercategory=c["supercategory"]) for i, c in enumerate(file_categories)]
     samples: dict[Any, Sample] = {}
     for k, image in enumerate(_list(data, "images", source)):
