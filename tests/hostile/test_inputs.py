@@ -200,8 +200,10 @@ def test_hostile_input(row: Case, tmp_path: Path, run_synthgen, snapshot) -> Non
     for word in row.words:
         assert word in stderr or (code == 0 and word in stdout), (word, stderr)
     assert "Traceback" not in stderr and SECRET not in stdout + stderr, stderr
-    if code == 1:
-        assert stderr.splitlines()[-1].startswith("error: "), stderr
+    if code == 1:  # one line per problem, each naming the file (or the flag)
+        lines = [line for line in stderr.splitlines() if line.startswith(("error: ", "unreadable: "))]
+        assert lines and stderr.splitlines()[-1] == lines[-1], stderr
+        assert all(str(inputs) in line or line.startswith("error: --") for line in lines), "a message that names no file"
     after = snapshot(tmp_path)
     changed = {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
     assert not {p for p in changed if p.startswith(("in/", "outside/"))}, "inputs changed"
