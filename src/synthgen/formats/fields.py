@@ -14,20 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from synthgen.errors import FormatError
+from synthgen.errors import FormatError, shown
 from synthgen.fileio import MAX_PIXELS
 from synthgen.labels import Provenance, segmentation_to_rle
 
 MAX_TEXT = 4096  # characters in a name or id
 POLYGON_MARGIN = 1.0  # polygon points may lie up to this many image sizes outside the image
 POLYGON_LENGTH = 100  # polygons of one mask may be at most this many image perimeters long
-SHOWN = 60  # characters of a bad value quoted in an error
-
-
-def shown(value: Any) -> str:
-    """`repr(value)`, cut to `SHOWN` characters."""
-    text = repr(value)
-    return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
 
 
 def bad(where: str, expected: str, value: Any) -> FormatError:

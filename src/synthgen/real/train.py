@@ -9,6 +9,7 @@ for instances that have none (e.g. boxes a reviewer drew).
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,13 +108,10 @@ def run_epochs(
     device: str, show_progress: bool,
 ) -> list[float]:  # fmt: skip
     """Train in shuffled batches (the order depends only on `seed`); the last epoch's step losses."""
-    from synthgen.progress import progress_bar
-
     heads = getattr(model, "roi_heads", None)
     with_masks = heads is not None and heads.has_mask()
     order, losses = list(range(len(items))), []
-    with progress_bar(show_progress) as progress:
-        task = progress.add_task("training", total=epochs * -(-len(items) // batch_size))
+    with EpochReport(show_progress, epochs, -(-len(items) // batch_size)) as report:
         for epoch in range(epochs):
             random.Random(seed + epoch).shuffle(order)
             losses = []
@@ -126,8 +124,51 @@ def run_epochs(
                 loss.backward()
                 optimizer.step()
                 losses.append(loss.item())
-                progress.advance(task)
+                report.step(epoch, losses)
+            report.epoch_done(epoch, losses)
     return losses
+
+
+class EpochReport:
+    """Epoch, mean loss and ETA while training, on stderr: a bar on a terminal, else one line per epoch."""
+
+    def __init__(self, show: bool, epochs: int, steps_per_epoch: int):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        from synthgen.progress import progress_bar
+
+        self.console = Console(stderr=True)
+        self.lines = show and not self.console.is_terminal
+        self.epochs, self.started = epochs, time.monotonic()
+        self.progress = progress_bar(
+            show, TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[loss]}"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        )  # fmt: skip
+        self.task = self.progress.add_task(f"epoch 1/{epochs}", total=epochs * steps_per_epoch, loss="")
+
+    def __enter__(self) -> EpochReport:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def step(self, epoch: int, losses: list[float]) -> None:
+        loss = f"loss {sum(losses) / len(losses):.4f}"
+        self.progress.update(self.task, advance=1, description=f"epoch {epoch + 1}/{self.epochs}", loss=loss)
+
+    def epoch_done(self, epoch: int, losses: list[float]) -> None:
+        if not self.lines:
+            return
+        from synthgen.progress import clock
+
+        seconds = time.monotonic() - self.started
+        self.console.print(
+            f"epoch {epoch + 1}/{self.epochs}: loss {sum(losses) / len(losses):.4f}, {seconds:.1f} s, "
+            f"ETA {clock(seconds / (epoch + 1) * (self.epochs - epoch - 1))}",
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
 
 
 def train(

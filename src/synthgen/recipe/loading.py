@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from synthgen.errors import InputError, RecipeError
+from synthgen.errors import InputError, RecipeError, shown
 from synthgen.fileio import image_size, read_yaml, regular_file
 from synthgen.recipe.diffusion import DiffusionSpec, class_problems, path_problems
 from synthgen.recipe.schema import MESH_SUFFIXES, Recipe, file_fields, files_at
@@ -130,5 +130,7 @@ def _message(error: dict[str, Any]) -> str:
         return "unknown key"
     if error["type"] == "missing":
         return "required field is missing"
-    message = error["msg"]
-    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if "input" in error and error["type"] not in ("value_error", "assertion_error"):  # ours name their values
+        message += f" (got {shown(error['input'])})"
+    return message
