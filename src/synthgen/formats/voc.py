@@ -12,7 +12,14 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from synthgen.errors import FormatError
-from synthgen.fileio import atomic_write_text, image_size, inside, list_files, place_image, read_text
+from synthgen.fileio import (
+    atomic_write_text,
+    image_size,
+    inside,
+    list_files,
+    place_image,
+    read_text,
+)
 from synthgen.formats import fields
 from synthgen.formats.coco import BACKGROUND_NAMES
 from synthgen.labels import Dataset, Instance, Sample, categories_from_names

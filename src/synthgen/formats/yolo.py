@@ -24,7 +24,14 @@ import numpy as np
 import yaml
 
 from synthgen.errors import FormatError
-from synthgen.fileio import IMAGE_SUFFIXES, image_size, inside, list_files, read_text, read_yaml
+from synthgen.fileio import (
+    IMAGE_SUFFIXES,
+    image_size,
+    inside,
+    list_files,
+    read_text,
+    read_yaml,
+)
 from synthgen.formats import fields
 from synthgen.labels import Dataset, Instance, Sample, categories_from_names
 
