@@ -73,8 +73,8 @@ def set_(path, value):
         (set_(("images", 0, "file_name"), "../outside.png"), "images[0].file_name: '../outside.png' leaves the dataset folder"),
         (set_(("images", 0, "file_name"), "/etc/passwd"), "images[0].file_name: '/etc/passwd' leaves the dataset folder"),
         (set_(("annotations", 0, "area"), 50), "annotations[0].area: 50 but the mask has 18 pixels"),
-        (set_(("annotations", 0, "segmentation"), {"size": [5, 5], "counts": "abc"}), "annotations[0].segmentation: size [5, 5] is not the image's [10, 20]"),
-        (set_(("annotations", 0, "segmentation"), {"size": [10, 20], "counts": "zzzz"}), "annotations[0].segmentation: RLE runs cover"),
+        (set_(("annotations", 0, "segmentation"), {"size": [5, 5], "counts": "abc"}), "annotations[0].segmentation.size: expected the image's [height, width] [10, 20] (got [5, 5])"),
+        (set_(("annotations", 0, "segmentation"), {"size": [10, 20], "counts": "1111"}), "annotations[0].segmentation.counts: expected runs covering the image's 200 pixels"),
         (set_(("categories", 0, "name"), ""), "categories[0]: needs an integer 'id' and a non-empty 'name' (got {'id': 1, 'name': ''})"),
         (set_(("images", 1), {"id": 2, "file_name": "images/b.png"}), "images[1]: needs 'id', 'file_name', 'width' and 'height' (got {'id': 2, 'file_name': 'images/b.png'})"),
         (set_(("annotations", 1), {"id": 2, "image_id": 2, "category_id": 2}), "annotations[1]: needs 'id', 'image_id', 'category_id' and 'bbox' (got {'id': 2, 'image_id': 2, 'category_id': 2})"),
@@ -107,7 +107,7 @@ def test_cli_check_exit_codes(tmp_path):
 
 
 def test_rle_runs_inverts_pycocotools():
-    from synthgen.formats.check import rle_runs
+    from synthgen.formats.fields import rle_runs
 
     mask = np.zeros((7, 9), dtype=bool)
     mask[1:6, 2:4] = True

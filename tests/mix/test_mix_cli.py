@@ -67,7 +67,7 @@ def test_mix_malformed_label_file(cli, inputs, tmp_path):
     (real / "annotations.json").write_text('{"images": [], "categories": [], "annotations": [')
     result = cli("mix", real, "-o", tmp_path / "out")
     assert result.exit_code == 1
-    assert result.output.startswith(f"error: {real / 'annotations.json'}: cannot read COCO JSON")
+    assert result.output.startswith(f"error: {real / 'annotations.json'}: not valid JSON")
     assert len(result.output.strip().splitlines()) == 1
 
 

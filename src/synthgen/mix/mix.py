@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from synthgen.errors import InputError
-from synthgen.fileio import LINK_MODES, atomic_write_json, staged_folder
+from synthgen.fileio import LINK_MODES, atomic_write_json, image_size, staged_folder
 from synthgen.formats.sources import Opened, open_dataset
 from synthgen.labels import normalise_name
 from synthgen.layout import MANIFEST
@@ -116,6 +116,10 @@ def pixel_digest(path: Path) -> str:
     """Hash of the decoded pixels as 8-bit BGR (so the same image saved twice, in any format, is one image)."""
     if not path.is_file():
         raise MixError(f"{path}: image file not found")
+    try:
+        image_size(path)  # refuses more than fileio.MAX_PIXELS before decoding
+    except InputError as error:
+        raise MixError(f"{path}: unreadable image: {str(error).removeprefix(f'{path}: ')}") from None
     pixels = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if pixels is None:
         raise MixError(f"{path}: unreadable image")

@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from synthgen.errors import InputError
-from synthgen.fileio import atomic_write_text
+from synthgen.fileio import atomic_write_text, read_yaml
 from synthgen.formats.sources import open_dataset
 from synthgen.labels import instances_per_class, merge_by_name, normalise_name
 from synthgen.recipe import load_recipe, parse_recipe
@@ -121,7 +121,7 @@ def write_plan(dataset_spec: str, base_recipe: Path, out: Path, min_per_class: i
 
 
 def _recipe_data(base_recipe: Path, out: Path, plan: GenerationPlan) -> dict:
-    data = yaml.safe_load(base_recipe.read_text())
+    data = read_yaml(base_recipe)
     planned = {c.name: c for c in plan.classes}
     classes = [
         {**spec, "count": count_field(planned[normalise_name(spec["name"])].planned_mean)}

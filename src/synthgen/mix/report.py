@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from synthgen.fileio import atomic_write_bytes, atomic_write_text
+from synthgen.fileio import atomic_write_bytes, atomic_write_text, open_image
 from synthgen.formats.sources import Opened, open_dataset
 from synthgen.labels import Sample
 from synthgen.layout import ANNOTATIONS
@@ -128,7 +128,7 @@ def class_colour(name: str) -> tuple[int, int, int]:
 def draw_sample(opened: Opened, index: int) -> Image.Image:
     """One image with its masks (tinted) and boxes (outlined, labelled), fitted into a tile."""
     sample = opened.dataset.samples[index]
-    with Image.open(opened.image_path(sample.file_name)) as image:
+    with open_image(opened.image_path(sample.file_name)) as image:
         canvas = np.asarray(image.convert("RGB"), dtype=np.float32)
     for instance in sample.instances:
         if instance.mask is not None:
