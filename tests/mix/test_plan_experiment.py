@@ -8,30 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 from helpers import invoke
-from mixing_helpers import write_dataset
+from mixing_helpers import write_dataset, write_warehouse_recipe
 
 from synthgen.errors import InputError
 from synthgen.labels import Provenance
 from synthgen.mix.plan_experiment import read_evidence, write_plan_from_experiment
 from synthgen.recipe import load_recipe
 
-BASE = """\
-version: 1
-name: warehouse
-seed: 3
-count: 50
-image: {width: 64, height: 48}
-classes:
-  - name: Forklift
-    primitive: cone
-    count: [1, 3]
-  - name: pallet
-    primitive: cube
-    count: {choice: [1, 2, 3, 4]}
-  - name: person
-    primitive: cylinder
-    count: 1
-"""
 
 
 def delta(mean: float, low: float, high: float, verdict: str) -> dict:
@@ -68,11 +51,10 @@ REASONS = [
 def case(tmp_path: Path) -> dict[str, Path]:
     images = [["forklift"]] * 10 + [["pallet", "pallet", "person"]] * 20 + [["crate"]] * 5
     real = write_dataset(tmp_path / "real", ["forklift", "pallet", "person", "crate"], images, Provenance(source="human"), seed=1)
-    (tmp_path / "scenes").mkdir()
-    (tmp_path / "scenes/warehouse.yaml").write_text(BASE)
+    recipe = write_warehouse_recipe(tmp_path)
     (tmp_path / "exp").mkdir()
     (tmp_path / "exp/results.json").write_text(json.dumps({"arms": {}, "deltas": DELTAS, "setup": {}}))
-    return {"real": real, "recipe": tmp_path / "scenes/warehouse.yaml", "exp": tmp_path / "exp", "out": tmp_path / "plans/next.yaml"}
+    return {"real": real, "recipe": recipe, "exp": tmp_path / "exp", "out": tmp_path / "plans/next.yaml"}
 
 
 def test_helped_short_classes_get_their_deficit_and_every_class_a_reason(case):
@@ -84,7 +66,7 @@ def test_helped_short_classes_get_their_deficit_and_every_class_a_reason(case):
     assert [(c.name, c.deficit) for c in planned.plan.missing] == [("truck", 40)]
     recipe = load_recipe(case["out"])
     assert (recipe.name, recipe.count, [c.name for c in recipe.classes]) == ("warehouse_plan", 17, ["Forklift"])
-    assert yaml.safe_load(case["out"].read_text())["classes"] == [{"name": "Forklift", "primitive": "cone", "count": 2}]
+    assert yaml.safe_load(case["out"].read_text())["classes"] == [{"name": "Forklift", "asset": "../scenes/meshes/forklift.obj", "count": 2}]
     header = [line[2:] for line in case["out"].read_text().splitlines() if line.startswith("# ")]
     assert header[2:] == REASONS
 
