@@ -16,7 +16,6 @@ from synthgen.mix.plan_experiment import read_evidence, write_plan_from_experime
 from synthgen.recipe import load_recipe
 
 
-
 def delta(mean: float, low: float, high: float, verdict: str) -> dict:
     return {"ap": {"mean": mean, "ci": [low, high]}, "verdict": verdict}
 

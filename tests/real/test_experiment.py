@@ -19,6 +19,7 @@ from helpers import invoke, make_shapes_dataset
 
 from synthgen.real.experiment import RUN
 from synthgen.real.experiment_stats import verdict
+from synthgen.recipe import load_recipe
 
 ARMS = ["real", "real+sim", "sim"]
 CLASSES = ["square", "disk"]
@@ -194,3 +195,34 @@ def test_bad_options_fail_in_one_line(inputs, tmp_path, change, message):
     run = invoke(*args)
     assert (run.exit_code, run.output) == (1, f"error: {message}\n")
     assert not (tmp_path / "x").exists()
+
+
+RECIPE = """\
+version: 1
+name: shapes
+seed: 1
+count: 10
+image: {width: 64, height: 48}
+classes:
+  - {name: square, primitive: cube, count: [1, 2]}
+  - {name: disk, primitive: cylinder, count: 1}
+"""
+
+
+def test_plan_from_the_experiment_follows_its_verdicts(grown, inputs, tmp_path):
+    out = grown[0]
+    (tmp_path / "shapes.yaml").write_text(RECIPE)
+    run = invoke("plan", inputs["real"], "--from-experiment", out, "--recipe", tmp_path / "shapes.yaml", "-o", tmp_path / "next.yaml")
+    assert run.exit_code == 0, run.output
+    deltas = json.loads((out / "results.json").read_text())["deltas"]
+    expected = []
+    for name in sorted(CLASSES):
+        verdicts = {per_class[name]["verdict"] for per_class in deltas.values()}
+        expected.append("helped" if "helps" in verdicts else "hurt" if "hurts" in verdicts else "no evidence")
+    lines = run.output.splitlines()
+    assert [("helped" if " helped " in line else "hurt" if " hurt " in line else "no evidence") for line in lines[:2]] == expected
+    assert [line.split(":")[0] for line in lines[:2]] == sorted(CLASSES)
+    if "helped" in expected:
+        assert load_recipe(tmp_path / "next.yaml").name == "shapes_plan"
+    else:
+        assert lines[2] == "nothing to render; no recipe written" and not (tmp_path / "next.yaml").exists()

@@ -15,7 +15,14 @@ from synthgen.labels import Dataset, categories_from_names
 from synthgen.mix.mix import gather
 from synthgen.real.evaluate import coco_eval
 from synthgen.real.experiment_stats import (
-    combine, coco_matches, image_weights, interval, seed_draws, summarise, verdict, weighted_ap,
+    coco_matches,
+    combine,
+    image_weights,
+    interval,
+    seed_draws,
+    summarise,
+    verdict,
+    weighted_ap,
 )  # fmt: skip
 
 # pycocotools (synthgen.real.evaluate.coco_eval) on the label model's COCO of test_coco.json vs the

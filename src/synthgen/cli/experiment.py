@@ -29,7 +29,12 @@ def experiment(
     threads: Annotated[int, typer.Option(help="CPU threads per run (0: the cores shared out among the workers).")] = 0,
 ) -> None:
     """Train the same detector on each arm and seed, measure AP per class on the real test set, with intervals."""
-    from synthgen.real.experiment import Setup, parse_arms, parse_synthetic, run_experiment
+    from synthgen.real.experiment import (
+        Setup,
+        parse_arms,
+        parse_synthetic,
+        run_experiment,
+    )
     from synthgen.real.train import DEFAULT_ARCH
 
     setup = Setup(

@@ -16,7 +16,13 @@ from typing import Any
 
 from synthgen.errors import InputError
 from synthgen.labels import normalise_name
-from synthgen.mix.plan import GenerationPlan, recipe_means, write_recipe, count_instances, plan_generation
+from synthgen.mix.plan import (
+    GenerationPlan,
+    count_instances,
+    plan_generation,
+    recipe_means,
+    write_recipe,
+)
 
 RESULTS = "results.json"
 VERDICTS = ("helps", "hurts", "no evidence")

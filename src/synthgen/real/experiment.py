@@ -266,18 +266,21 @@ def worker_count(setup: Setup, workers: int, jobs: int) -> int:
     return max(1, min(workers, jobs))
 
 
+_worker_device: str | None = None  # in a worker process: the GPU it was given
+
+
 def _start_worker(threads: int, devices) -> None:
-    """Pool initializer: a fixed thread count (so a resumed run computes the same numbers), one device each."""
+    """Pool initializer: a fixed thread count (so a resumed run computes the same numbers), one GPU each."""
     import torch
 
+    global _worker_device
     torch.set_num_threads(threads)
     if devices is not None:
-        os.environ["SYNTHGEN_EXPERIMENT_DEVICE"] = devices.get()
+        _worker_device = devices.get()
 
 
 def _run_in_worker(job: Job) -> str:
-    device = os.environ.get("SYNTHGEN_EXPERIMENT_DEVICE")
-    return run_job(replace(job, how=replace(job.how, device=device)) if device else job)
+    return run_job(replace(job, how=replace(job.how, device=_worker_device)) if _worker_device else job)
 
 
 def run_jobs(jobs: list[Job], workers: int, threads: int, on_done) -> None:
@@ -311,7 +314,6 @@ def run_experiment(setup: Setup, out: Path, workers: int = 0, threads: int = 0, 
     """Train what is missing, then write `results.json` and `report.html`; returns the results."""
     from synthgen.real.experiment_report import write_experiment_report
     from synthgen.real.experiment_stats import summarise
-
     from synthgen.real.prelabel.base import pick_device
 
     setup.validate()

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from synthgen.errors import InputError
 from synthgen.fileio import inside, refuse_existing, staged_folder
@@ -212,7 +213,10 @@ def train(
     `options` are torchvision builder arguments, saved in the config so the model loads back the same."""
     import torch
 
-    from synthgen.real.prelabel.torchvision_models import load_detection_model, save_model_folder
+    from synthgen.real.prelabel.torchvision_models import (
+        load_detection_model,
+        save_model_folder,
+    )
 
     refuse_existing(Path(out))  # before training, not after
     how = Fit(arch or DEFAULT_ARCH, batch_size, lr, image_size, device, seed, options or {}, optimizer, show_progress)
