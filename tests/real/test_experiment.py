@@ -197,21 +197,15 @@ def test_bad_options_fail_in_one_line(inputs, tmp_path, change, message):
     assert not (tmp_path / "x").exists()
 
 
-RECIPE = """\
-version: 1
-name: shapes
-seed: 1
-count: 10
-image: {width: 64, height: 48}
-classes:
-  - {name: square, primitive: cube, count: [1, 2]}
-  - {name: disk, primitive: cylinder, count: 1}
-"""
+RECIPE = {  # the base recipe of the plan: the experiment's classes as primitives
+    "version": 1, "name": "shapes", "seed": 1, "count": 10, "image": {"width": 64, "height": 48},
+    "classes": [{"name": "square", "primitive": "cube", "count": [1, 2]}, {"name": "disk", "primitive": "cylinder", "count": 1}],
+}  # fmt: skip
 
 
 def test_plan_from_the_experiment_follows_its_verdicts(grown, inputs, tmp_path):
     out = grown[0]
-    (tmp_path / "shapes.yaml").write_text(RECIPE)
+    (tmp_path / "shapes.yaml").write_text(json.dumps(RECIPE))  # JSON is YAML
     run = invoke("plan", inputs["real"], "--from-experiment", out, "--recipe", tmp_path / "shapes.yaml", "-o", tmp_path / "next.yaml")
     assert run.exit_code == 0, run.output
     deltas = json.loads((out / "results.json").read_text())["deltas"]
