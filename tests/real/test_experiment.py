@@ -175,7 +175,13 @@ def test_contaminated_test_sets_are_refused(inputs, tmp_path):
         f"error: {leaked}: images[2].file_name: expected an image no training set holds "
         f"(got 'images/000002.png', the same pixels as {inputs['synth']}: images/000004.png)\n"
     )
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    empty = tmp_path / "empty_test"
+    make_shapes_dataset(empty, 2, seed=7, source="human")
+    labels = json.loads((empty / "annotations.json").read_text())
+    (empty / "annotations.json").write_text(json.dumps({**labels, "annotations": []}))  # images nobody labelled
+    run = invoke(*arguments(inputs, tmp_path / "c", 1, test=empty))
+    assert (run.exit_code, run.output) == (1, f"error: {empty}: annotations: expected labelled instances to measure AP on (got none)\n")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
 
 
 @pytest.mark.parametrize(

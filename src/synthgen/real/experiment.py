@@ -128,6 +128,8 @@ def load_data(setup: Setup) -> Data:
     real = [i for i in by_input[REAL] if i.sample.provenance.source != "prelabel"]  # unreviewed guesses are not ground truth
     refuse_synthetic(setup.real, "--real", by_input[REAL])
     refuse_synthetic(setup.test, "--test", by_input["test"])
+    if not any(item.sample.instances for item in by_input["test"]):
+        raise ExperimentError(f"{setup.test}: annotations: expected labelled instances to measure AP on (got none)")
     data = Data(real, by_input["test"], {name: by_input[name] for name in setup.synthetic}, classes)
     refuse_overlap(setup.test, data.test, [i for pool in (data.real, *data.synthetic.values()) for i in pool])
     for arm in setup.arms:
