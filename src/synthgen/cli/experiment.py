@@ -8,9 +8,14 @@ from typing import Annotated, Optional
 import typer
 
 from synthgen.cli.app import app
+from synthgen.cli.help import example
 
 
-@app.command()
+@app.command(**example(
+    "synthgen experiment -o exp/rare1 --real out/real --test out/real_test \\",
+    "    --synthetic blender=out/synth --arms real,real+blender,blender \\",
+    "    --synthetic-share 0.5 --steps 2000 --seeds 3",
+))  # fmt: skip
 def experiment(
     out: Annotated[Path, typer.Option("-o", "--out", help="Experiment folder (rerun the same command to resume or add seeds).")],
     real: Annotated[str, typer.Option(help="The real training set (reviewed).")],
@@ -18,7 +23,7 @@ def experiment(
     synthetic: Annotated[list[str], typer.Option(help="A synthetic set as NAME=DIR (repeatable).")] = [],  # noqa: B006
     arms: Annotated[str, typer.Option(help="Comma-separated training sets: real, real+NAME, NAME.")] = "real",
     synthetic_share: Annotated[float, typer.Option(help="Synthetic fraction of training images in real+NAME arms.")] = 0.5,
-    arch: Annotated[Optional[str], typer.Option(help="torchvision detector (default fasterrcnn_mobilenet_v3_large_fpn).")] = None,
+    arch: Annotated[Optional[str], typer.Option(help="torchvision detector; default: fasterrcnn_mobilenet_v3_large_fpn")] = None,
     steps: Annotated[int, typer.Option(help="Optimiser steps per run.")] = 2000,
     seeds: Annotated[int, typer.Option(help="Runs per arm (seeds 0..N-1).")] = 3,
     image_size: Annotated[Optional[int], typer.Option(help="Resize images to this (shorter side).")] = None,

@@ -2,6 +2,11 @@
 
 It works on the raw JSON, not through pycocotools or our reader, since those accept boxes outside
 the image, wrong sizes and duplicate ids. Every problem is one line: where, and what is wrong.
+
+Images are found the way readers find them: `file_name` relative to the annotation file's folder
+or its `images/` subfolder (COCO itself and most exports write names without the folder), to the
+dataset folder or its `images/`, or to the folder given as `images`; of these, the one holding the
+most of the named files is used for all of them.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 from pycocotools import mask as mask_utils
 
-from synthgen.layout import ANNOTATIONS
+from synthgen.errors import shown
+from synthgen.layout import ANNOTATIONS, IMAGES
 
 AREA_TOLERANCE = 0.5  # pixels: areas are pixel counts, stored as floats
 BOX_TOLERANCE = 1e-6
@@ -28,6 +34,7 @@ class CheckReport:
     images: int = 0
     annotations: int = 0
     categories: int = 0
+    image_root: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -37,8 +44,11 @@ class CheckReport:
         return f"ok: {self.images} images, {self.annotations} annotations, {self.categories} categories"
 
 
-def check_dataset(folder: Path, annotations: Path | None = None) -> CheckReport:
-    """Validate `folder` (its annotations.json, or `annotations`) and the images it names."""
+def check_dataset(folder: Path, annotations: Path | None = None, images: Path | None = None) -> CheckReport:
+    """Validate `folder` (its annotations.json, or `annotations`; `folder` may be the COCO file itself)
+    and the images it names (found as the module docstring says, or under `images`)."""
+    if folder.is_file() and annotations is None:
+        folder, annotations = folder.parent, folder
     path = annotations or folder / ANNOTATIONS
     try:
         data = json.loads(path.read_text())
@@ -47,10 +57,39 @@ def check_dataset(folder: Path, annotations: Path | None = None) -> CheckReport:
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
         return CheckReport([f"{path}: expected lists 'images', 'annotations' and 'categories'"])
     problems: list[str] = []
+    roots = [images] if images is not None else image_roots(folder, path)
+    root = _image_root(roots, data["images"], path, problems)
     category_ids = _check_categories(data["categories"], path, problems)
-    sizes = _check_images(data["images"], folder, path, problems)
+    sizes = _check_images(data["images"], root, path, problems)
     _check_annotations(data["annotations"], sizes, category_ids, path, problems)
-    return CheckReport(problems, len(data["images"]), len(data["annotations"]), len(data["categories"]))
+    _check_zero_ids(data["annotations"], path, problems)
+    return CheckReport(problems, len(data["images"]), len(data["annotations"]), len(data["categories"]), root)
+
+
+def image_roots(folder: Path, annotations: Path) -> list[Path]:
+    """Where readers look for `file_name`: the annotation file's folder and its `images/`, then the
+    dataset folder and its `images/` (without repeats)."""
+    base = annotations.parent
+    return list(dict.fromkeys([base, base / IMAGES, folder, folder / IMAGES]))
+
+
+def _image_root(roots: list[Path], images: list[Any], path: Path, problems: list[str]) -> Path:
+    """The root under which most named image files exist (the first one on a tie)."""
+    names = [str(i["file_name"]) for i in images if isinstance(i, dict) and "file_name" in i]
+    found = [sum((root / name).is_file() for name in names) for root in roots]
+    if names and not any(found):
+        looked = ", ".join(str(root) for root in roots)
+        hint = "" if len(roots) == 1 else "; pass --images DIR if they are elsewhere"
+        problems.append(f"{path}: images: none of the {len(names)} files named is under {looked}{hint}")
+    return roots[found.index(max(found))]
+
+
+def _check_zero_ids(annotations: list[Any], path: Path, problems: list[str]) -> None:
+    """pycocotools' COCOeval stores matches as annotation ids with 0 meaning 'unmatched', so a ground
+    truth annotation with id 0 is never counted as found: every detection of it is a false positive."""
+    for i, ann in enumerate(annotations):
+        if isinstance(ann, dict) and ann.get("id") == 0 and not isinstance(ann.get("id"), bool):
+            problems.append(f"{path}: annotations[{i}].id: 0 is mis-scored by pycocotools' COCOeval (0 means 'unmatched'); number annotations from 1")
 
 
 def _duplicates(ids: list[Any]) -> list[Any]:
@@ -66,7 +105,7 @@ def _check_categories(categories: list[Any], path: Path, problems: list[str]) ->
         problems.append(f"{path}: categories: name {duplicate!r} used more than once")
     for i, category in enumerate(categories):
         if not isinstance(category, dict) or not isinstance(category.get("id"), int) or not category.get("name"):
-            problems.append(f"{path}: categories[{i}]: needs an integer 'id' and a non-empty 'name'")
+            problems.append(f"{path}: categories[{i}]: needs an integer 'id' and a non-empty 'name' (got {shown(category)})")
     return set(ids)
 
 
@@ -80,7 +119,7 @@ def _check_images(images: list[Any], folder: Path, path: Path, problems: list[st
     for i, image in enumerate(images):
         where = f"{path}: images[{i}]"
         if not isinstance(image, dict) or not all(k in image for k in ("id", "file_name", "width", "height")):
-            problems.append(f"{where}: needs 'id', 'file_name', 'width' and 'height'")
+            problems.append(f"{where}: needs 'id', 'file_name', 'width' and 'height' (got {shown(image)})")
             continue
         width, height, name = image["width"], image["height"], str(image["file_name"])
         if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
@@ -113,7 +152,7 @@ def _check_annotations(
     for i, ann in enumerate(annotations):
         where = f"{path}: annotations[{i}]"
         if not isinstance(ann, dict) or not all(k in ann for k in ("id", "image_id", "category_id", "bbox")):
-            problems.append(f"{where}: needs 'id', 'image_id', 'category_id' and 'bbox'")
+            problems.append(f"{where}: needs 'id', 'image_id', 'category_id' and 'bbox' (got {shown(ann)})")
             continue
         if ann["category_id"] not in category_ids:
             problems.append(f"{where}.category_id: {ann['category_id']!r} is not a defined category")

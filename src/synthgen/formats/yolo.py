@@ -3,12 +3,19 @@
 A YOLO folder holds `data.yaml`, `images/` (relative symlinks to the dataset's images, or copies)
 and `labels/<stem>.txt`: one line per instance, class index from 0, coordinates normalised to
 [0, 1]: `cls cx cy w h` for the detect task, `cls x1 y1 x2 y2 ...` (a polygon) for the segment task.
+
+`data.yaml` has no `path:` key, so Ultralytics resolves `train`/`val`/`test` against the YAML's own
+folder (a `path:` that is relative is taken against the working folder or Ultralytics' datasets
+folder): it loads from any working folder, and after the dataset folder is moved. In a mix output
+(train/ val/ [test/] folders) `val:` is the val split's images; without a validation split `val:`
+is the training images, and the file says so in a comment (`NO_VAL_NOTE`).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -28,10 +35,22 @@ class YoloFormatError(FormatError):
     """A YOLO folder that cannot be read into the label model."""
 
 
-def write_yolo(dataset: Dataset, dataset_root: Path, out: Path, task: Task = "detect", link: bool = True) -> None:
-    """Export `dataset` (images under `dataset_root`) as a YOLO folder at `out`."""
+NO_VAL_NOTE = "no validation split: val is the training images"
+
+
+def write_yolo(
+    dataset: Dataset, dataset_root: Path, out: Path, task: Task = "detect", link: bool = True,
+    splits: Mapping[str, str] | None = None,
+) -> None:
+    """Export `dataset` (images under `dataset_root`) as a YOLO folder at `out`.
+
+    `splits` maps `train`, `val`, `test` to image folders relative to `out` (a mix output's splits);
+    without it, or without a `val` entry, this folder's images are `train` and `val`.
+    """
     from synthgen.fileio import atomic_write_text
 
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "labels").mkdir(parents=True, exist_ok=True)
     index_of = {c.name: i for i, c in enumerate(dataset.categories)}
     for sample in dataset.samples:
         source = dataset_root / sample.file_name
@@ -40,8 +59,20 @@ def write_yolo(dataset: Dataset, dataset_root: Path, out: Path, task: Task = "de
         lines = [_line(instance, index_of[instance.category], sample, task) for instance in sample.instances]
         text = "".join(f"{line}\n" for line in lines if line)
         atomic_write_text(out / "labels" / f"{Path(sample.file_name).stem}.txt", text)
-    data = {"path": ".", "train": "images", "val": "images", "names": {i: c.name for i, c in enumerate(dataset.categories)}}
-    atomic_write_text(out / "data.yaml", yaml.safe_dump(data, sort_keys=False))
+    atomic_write_text(out / "data.yaml", data_yaml([c.name for c in dataset.categories], splits or {}))
+
+
+def data_yaml(names: list[str], splits: Mapping[str, str]) -> str:
+    """The text of `data.yaml`: no `path:` (see the module docstring), the splits, the class names."""
+    train = splits.get("train", "images")
+    data = {"train": train, "val": splits.get("val", train)}
+    if "test" in splits:
+        data["test"] = splits["test"]
+    data["names"] = dict(enumerate(names))
+    header = "# Paths are relative to this file's folder (no 'path:' key), so it loads from anywhere.\n"
+    if "val" not in splits:
+        header += f"# {NO_VAL_NOTE}\n"
+    return header + yaml.safe_dump(data, sort_keys=False)
 
 
 def _place_image(source: Path, target: Path, link: bool) -> None:

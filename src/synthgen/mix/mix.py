@@ -70,6 +70,10 @@ class MixPlan:
     shortfalls: dict[str, Shortfall]
     duplicates: list[tuple[str, str]]  # (dropped, kept) as "input: file_name"
 
+    def written_splits(self) -> tuple[str, ...]:
+        """The splits that hold images (an empty one cannot serve as YOLO `train:` or `val:`)."""
+        return tuple(name for name, items in self.splits.items() if items)
+
 
 def parse_rename(pairs: list[str]) -> dict[str, str]:
     """`["old=new", ...]` -> {normalised old: normalised new}."""
@@ -226,8 +230,9 @@ def mix(specs: list[str], out: Path, options: MixOptions, progress: bool = False
     plan = plan_mix(items, class_names, options)
     plan.duplicates = duplicates
     with staged_folder(out) as staging:
+        splits = plan.written_splits()
         for name, split_items in plan.splits.items():
-            write_split(split_items, class_names, staging / name, options.formats, options.link, progress)
+            write_split(split_items, class_names, staging / name, options.formats, options.link, progress, splits)
         atomic_write_json(staging / MANIFEST, mix_manifest(inputs, items, plan, options))
     return plan
 

@@ -4,7 +4,8 @@ Count the instances per class in a (real) dataset; for every class below `min_pe
 base recipe knows, keep it in a copy of the base recipe with a per-image count scaled to its
 deficit, and set the image count so the largest deficit is met. Assumptions (mean instances per
 image from the base recipe, an expected drop rate for instances removed by the label filters) are
-written at the top of the recipe.
+written at the top of the recipe. Every path the base recipe names is rebased to the new file's
+folder, so the written recipe resolves wherever it is loaded from.
 """
 
 from __future__ import annotations
@@ -22,7 +23,29 @@ from synthgen.fileio import atomic_write_text
 from synthgen.formats.sources import open_dataset
 from synthgen.labels import instances_per_class, merge_by_name, normalise_name
 from synthgen.recipe import load_recipe, parse_recipe
+from synthgen.recipe.diffusion import resolve_model
 from synthgen.recipe.distributions import Distribution
+from synthgen.recipe.schema import BUILTIN_HDRIS
+
+# Every recipe field that names a file or folder, as keys into the YAML data ("*": each item of a list).
+PATH_FIELDS = (
+    ("classes", "*", "asset"),
+    ("classes", "*", "material", "textures"),
+    ("scene", "distractors", "asset"),
+    ("scene", "distractors", "material", "textures"),
+    ("scene", "world", "hdri"),
+    ("scene", "background", "photos"),
+    ("diffusion", "backgrounds"),
+    ("diffusion", "trust", "weights"),
+)
+# Fields that name a hub id or a path: rebased only when they name a path.
+MODEL_FIELDS = (
+    ("diffusion", "model"),
+    ("diffusion", "config"),
+    ("diffusion", "controlnet", "*", "model"),
+    ("diffusion", "controlnet", "*", "config"),
+    ("diffusion", "trust", "model"),
+)
 
 
 @dataclass
@@ -108,15 +131,44 @@ def write_recipe(plan: GenerationPlan, header: str, base_recipe: Path, out: Path
 def _recipe_data(base_recipe: Path, out: Path, plan: GenerationPlan) -> dict:
     data = yaml.safe_load(base_recipe.read_text())
     planned = {c.name: c for c in plan.classes}
-    classes = []
-    for spec in data["classes"]:
-        if normalise_name(spec["name"]) in planned:
-            spec = {**spec, "count": count_field(planned[normalise_name(spec["name"])].planned_mean)}
-            if "asset" in spec:
-                asset = (base_recipe.parent / spec["asset"]).resolve()
-                spec["asset"] = os.path.relpath(asset, out.parent.resolve())
-            classes.append(spec)
-    return {**data, "name": f"{data['name']}_plan", "count": plan.images, "classes": classes}
+    classes = [
+        {**spec, "count": count_field(planned[normalise_name(spec["name"])].planned_mean)}
+        for spec in data["classes"]
+        if normalise_name(spec["name"]) in planned
+    ]
+    data = {**data, "name": f"{data['name']}_plan", "count": plan.images, "classes": classes}
+    return rebase_paths(data, base_recipe.parent.resolve(), out.parent.resolve())
+
+
+def rebase_paths(data: dict, base_dir: Path, out_dir: Path) -> dict:
+    """Recipe `data` read from `base_dir` with every relative path it names made relative to `out_dir`."""
+
+    def rebase(reference: str, model: bool) -> str:
+        if reference == BUILTIN_HDRIS or Path(reference).expanduser().is_absolute():
+            return reference
+        if model and resolve_model(reference, base_dir) == reference:
+            return reference  # a hub id
+        return os.path.relpath((base_dir / reference).resolve(), out_dir)
+
+    for keys in PATH_FIELDS:
+        data = _replace_at(data, keys, lambda reference: rebase(reference, model=False))
+    for keys in MODEL_FIELDS:
+        data = _replace_at(data, keys, lambda reference: rebase(reference, model=True))
+    return data
+
+
+def _replace_at(node: object, keys: tuple[str, ...], replace) -> object:
+    """A copy of `node` with the string at `keys` replaced ("*" walks a list; a lone item counts as one)."""
+    if not keys:
+        return replace(node) if isinstance(node, str) else node
+    key, rest = keys[0], keys[1:]
+    if key == "*":
+        return [_replace_at(item, rest, replace) for item in node] if isinstance(node, list) else _replace_at(node, rest, replace)
+    if isinstance(node, dict) and key in node:
+        return {**node, key: _replace_at(node[key], rest, replace)}
+    if isinstance(node, str) and keys == ("model",):
+        return replace(node)  # a ControlNet given as a bare string is its model
+    return node
 
 
 def _header(plan: GenerationPlan, dataset_spec: str, base_recipe: Path, min_per_class: int) -> str:

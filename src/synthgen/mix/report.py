@@ -156,9 +156,10 @@ def draw_instances(image_path: Path, instances: list[Instance]) -> Image.Image:
 
 
 def contact_sheet(opened: Opened, count: int = 12, seed: int = 0, columns: int = 4) -> Image.Image:
-    """`count` images sampled by `seed`, drawn, on a grid."""
+    """`count` images sampled by `seed`, drawn, on a grid sized to them (no empty cells past the last row)."""
     total = len(opened.dataset.samples)
     chosen = sorted(np.random.default_rng(seed).choice(total, size=min(count, total), replace=False)) if total else []
+    columns = max(1, min(columns, len(chosen)))
     rows = max(1, -(-len(chosen) // columns))
     sheet = Image.new("RGB", (columns * TILE[0], rows * TILE[1]), (32, 32, 32))
     for position, index in enumerate(chosen):

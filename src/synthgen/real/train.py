@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,29 +105,29 @@ def make_optimizer(name: str, parameters, lr: float):
     return torch.optim.AdamW(parameters, lr=lr, weight_decay=1e-4)
 
 
-def epoch_batches(count: int, batch_size: int, seed: int, epochs: int | None = None) -> Iterator[list[int]]:
-    """Indices of shuffled batches, epoch after epoch (the order depends only on `seed`); endless
-    when `epochs` is None (a step-based run takes as many batches as it has steps)."""
+def epoch_batches(count: int, batch_size: int, seed: int, epochs: int | None = None) -> Iterator[tuple[int, list[int]]]:
+    """(epoch, item indices) of shuffled batches, epoch after epoch (the order depends only on `seed`);
+    endless when `epochs` is None (a step-based run takes as many batches as it has steps)."""
     order = list(range(count))
     for epoch in itertools.count() if epochs is None else range(epochs):
         random.Random(seed + epoch).shuffle(order)
         for start_at in range(0, count, batch_size):
-            yield order[start_at : start_at + batch_size]
+            yield epoch, order[start_at : start_at + batch_size]
 
 
 def run_batches(
-    model, optimizer, items: list[TrainItem], classes: list[str], batches: Iterable[list[int]], total: int,
-    device: str, show_progress: bool,
+    model, optimizer, items: list[TrainItem], classes: list[str], batches: Iterable[tuple[int, list[int]]],
+    epochs: int, total: int, device: str, show_progress: bool,
 ) -> list[float]:  # fmt: skip
-    """One optimiser step per batch of item indices; the loss of every step."""
-    from synthgen.progress import progress_bar
-
+    """One optimiser step per (epoch, batch of item indices), `total` of them; the loss of every step."""
     heads = getattr(model, "roi_heads", None)
     with_masks = heads is not None and heads.has_mask()
-    losses = []
-    with progress_bar(show_progress) as progress:
-        task = progress.add_task("training", total=total)
-        for indices in batches:
+    losses, epoch_losses, current = [], [], 0
+    with EpochReport(show_progress, epochs, total) as report:
+        for epoch, indices in batches:
+            if epoch != current:
+                report.epoch_done(current, epoch_losses)
+                current, epoch_losses = epoch, []
             batch = [to_target(items[i], classes, with_masks) for i in indices]
             images = [image.to(device) for image, _ in batch]
             targets = [{k: v.to(device) for k, v in target.items()} for _, target in batch]
@@ -135,8 +136,53 @@ def run_batches(
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
-            progress.advance(task)
+            epoch_losses.append(losses[-1])
+            report.step(epoch, epoch_losses)
+        if epoch_losses:
+            report.epoch_done(current, epoch_losses)
     return losses
+
+
+class EpochReport:
+    """Epoch, mean loss and ETA while training, on stderr: a bar on a terminal, else one line per epoch."""
+
+    def __init__(self, show: bool, epochs: int, total: int):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        from synthgen.progress import progress_bar
+
+        self.console = Console(stderr=True)
+        self.lines = show and not self.console.is_terminal
+        self.epochs, self.started = epochs, time.monotonic()
+        self.progress = progress_bar(
+            show, TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[loss]}"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        )  # fmt: skip
+        self.task = self.progress.add_task(f"epoch 1/{epochs}", total=total, loss="")
+
+    def __enter__(self) -> EpochReport:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def step(self, epoch: int, losses: list[float]) -> None:
+        loss = f"loss {sum(losses) / len(losses):.4f}"
+        self.progress.update(self.task, advance=1, description=f"epoch {epoch + 1}/{self.epochs}", loss=loss)
+
+    def epoch_done(self, epoch: int, losses: list[float]) -> None:
+        if not self.lines:
+            return
+        from synthgen.progress import clock
+
+        seconds = time.monotonic() - self.started
+        self.console.print(
+            f"epoch {epoch + 1}/{self.epochs}: loss {sum(losses) / len(losses):.4f}, {seconds:.1f} s, "
+            f"ETA {clock(seconds / (epoch + 1) * (self.epochs - epoch - 1))}",
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
 
 
 @dataclass
@@ -163,14 +209,16 @@ class Fit:
         return {"arch": self.arch, "classes": classes, **sizes, "options": self.options, "optimizer": self.optimizer, "lr": self.lr}
 
 
-def fit(model, items: list[TrainItem], classes: list[str], how: Fit, batches: Iterable[list[int]], total: int) -> list[float]:
-    """Train `model` on the batches, then recalibrate BatchNorm; the loss of every step."""
+def fit(
+    model, items: list[TrainItem], classes: list[str], how: Fit, batches: Iterable[tuple[int, list[int]]], epochs: int, total: int
+) -> list[float]:
+    """Train `model` on the `total` batches (over `epochs`), then recalibrate BatchNorm; the loss of every step."""
     from synthgen.real.prelabel.base import pick_device
 
     device = pick_device(how.device)
     model.to(device).train()
     optimizer_step = make_optimizer(how.optimizer, model.parameters(), how.lr)
-    losses = run_batches(model, optimizer_step, items, classes, batches, total, device, how.show_progress)
+    losses = run_batches(model, optimizer_step, items, classes, batches, epochs, total, device, how.show_progress)
     recalibrate_batchnorm(model, items, classes, how.batch_size, device)
     return losses
 
@@ -190,7 +238,9 @@ def train_steps(items: list[TrainItem], classes: list[str], steps: int, how: Fit
         raise TrainError(f"--steps: must be >= 1, got {steps}")
     torch.manual_seed(how.seed)
     model = new_model(how, classes)
-    return model, fit(model, items, classes, how, itertools.islice(epoch_batches(len(items), how.batch_size, how.seed), steps), steps)
+    batches = itertools.islice(epoch_batches(len(items), how.batch_size, how.seed), steps)
+    per_epoch = -(-len(items) // how.batch_size)
+    return model, fit(model, items, classes, how, batches, -(-steps // per_epoch), steps)
 
 
 def train(
@@ -229,7 +279,7 @@ def train(
         items, classes = gather(dataset_dirs, None, include_unreviewed)
         model = new_model(how, classes)
     per_epoch = -(-len(items) // batch_size)
-    losses = fit(model, items, classes, how, epoch_batches(len(items), batch_size, seed, epochs), epochs * per_epoch)
+    losses = fit(model, items, classes, how, epoch_batches(len(items), batch_size, seed, epochs), epochs, epochs * per_epoch)
     last_epoch = losses[-per_epoch:]
     config = {
         **how.config(classes),

@@ -35,12 +35,20 @@ class ControlNetSpec(_Strict):
 
 
 class PromptSpec(_Strict):
-    """Per-class prompt templates; `{class}` and every attribute name are filled in per image."""
+    """Per-class prompt templates; `{class}` and every attribute name are filled in per image.
+
+    A plain string (`prompt: "a photo of a {class}"`) is the template.
+    """
 
     template: str = DEFAULT_TEMPLATE
     classes: dict[str, str] = {}
     attributes: dict[str, list[str]] = {}
     negative: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _string_is_template(cls, value: object) -> object:
+        return {"template": value} if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _known_fields(self) -> PromptSpec:

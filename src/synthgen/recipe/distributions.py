@@ -64,12 +64,15 @@ def _number(value: float, integer: bool) -> float | int:
     return int(value) if integer else float(value)
 
 
+EXPECTED = "expected a number, [min, max], {choice: [...]} or {normal: [mean, std]}"
+
+
 def parse(value: Any, integer: bool = False, minimum: float | None = None) -> Distribution:
     """Parse a recipe value into a Distribution; raise ValueError with a short reason."""
     if isinstance(value, Distribution):
         return value
     if isinstance(value, bool):
-        raise ValueError("expected a number, [min, max], {choice: [...]} or {normal: [mean, std]}")
+        raise ValueError(f"{EXPECTED}, got {value!r}")
     if isinstance(value, (int, float)):
         dist = Distribution("constant", (_checked(value, integer),), integer=integer)
     elif isinstance(value, (list, tuple)):
@@ -93,7 +96,7 @@ def parse(value: Any, integer: bool = False, minimum: float | None = None) -> Di
             raise ValueError(f"clip min {_fmt(clip[0])} > max {_fmt(clip[1])}")
         dist = Distribution("normal", (mean, std), clip=clip, integer=integer)
     else:
-        raise ValueError("expected a number, [min, max], {choice: [...]} or {normal: [mean, std]}")
+        raise ValueError(f"{EXPECTED}, got {value!r}")
     if minimum is not None and dist.bounds[0] < minimum:
         raise ValueError(f"must be >= {_fmt(minimum)}, got {_fmt(dist.bounds[0])}")
     return dist

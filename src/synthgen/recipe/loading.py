@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from synthgen.errors import RecipeError
+from synthgen.errors import RecipeError, shown
 from synthgen.recipe.diffusion import DiffusionSpec, class_problems, path_problems
 from synthgen.recipe.schema import IMAGE_SUFFIXES, MESH_SUFFIXES, Recipe
 
@@ -89,5 +89,7 @@ def _message(error: dict[str, Any]) -> str:
         return "unknown key"
     if error["type"] == "missing":
         return "required field is missing"
-    message = error["msg"]
-    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if "input" in error and error["type"] not in ("value_error", "assertion_error"):  # ours name their values
+        message += f" (got {shown(error['input'])})"
+    return message
