@@ -85,7 +85,8 @@ def test_the_blocks_not_run_say_why():
         ("README.md", "installs system packages"),
         ("diffusion.md", "downloads Stable Diffusion and ControlNet weights from the Hugging Face hub"),
         ("distributed.md", "needs a Ray cluster (and installs)"),
-        ("real_data.md", "needs weights (maskrcnn.pth) or a hub download (owlv2)"),
+        ("real_data.md", "needs weights (maskrcnn.pth, yolo11n-seg.onnx) or hub downloads (owlv2, grounding-dino, sam)"),
+        ("real_data.md", "downloads SAM and SAM 2 weights from the Hugging Face hub"),
         ("real_data.md", "trains 4 arms x 3 seeds for 2000 steps (tests/real/test_experiment.py runs one small)"),
     ]
 

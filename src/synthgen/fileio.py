@@ -46,8 +46,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:  # write() and fsync() name no file
+            raise OSError(error.errno, error.strerror, str(path)) from None
         raise
 
 

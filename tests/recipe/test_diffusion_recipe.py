@@ -58,6 +58,8 @@ def test_sizes_must_divide_by_8(tmp_path):
         ({"controlnet": []}, "diffusion: mode 'layout' needs at least one 'controlnet' (the layout is its conditioning)"),
         ({"mode": "inpaint", "controlnet": []}, "diffusion: mode 'inpaint' needs 'backgrounds': a folder of photos"),
         ({"trust": {"scorer": "clip"}}, "diffusion.trust: scorer 'clip' needs 'model': a CLIP folder or hub id"),
+        ({"trust": {"scorer": "detector", "detector": "yolo"}}, "diffusion.trust: detector 'yolo' needs 'weights': its .onnx export"),
+        ({"trust": {"scorer": "detector", "detector": "grounding-dino"}}, "diffusion.trust: detector 'grounding-dino' needs 'model': its folder or hub id"),
         ({"prompt": {"template": "a {class} in {place}"}}, "diffusion.prompt: template: template 'a {class} in {place}' uses an unknown or malformed field: 'place'"),
         ({"prompt": {"classes": {"ball": "a ball"}}}, "diffusion.prompt.classes.ball: not a class of this recipe"),
         ({"controlnet": {"model": "x/y", "conditioning": "ade20k"}}, "diffusion.ade20k_classes.cube: 'cube' is not an ADE20K class; map it to one (e.g. 'box', 'bottle', 'vase')"),

@@ -1,4 +1,4 @@
-"""Real-data commands: `prelabel`, `review export`, `review import`, `train`, `eval`.
+"""Real-data commands: `prelabel`, `refine`, `review export`, `review import`, `train`, `eval`.
 
 Thin: parse, call the real room, print. Heavy libraries are imported when a command runs, never
 by this file. Errors are printed by `cli.errors`.
@@ -26,8 +26,10 @@ review_app = App(
 def prelabel(
     photos: Annotated[Path, typer.Argument(help="Folder of photos (searched recursively).")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Dataset folder to write (must not exist).")],
-    detector: Annotated[Optional[str], typer.Option(help="torchvision:<arch>, owlv2 or owlvit.")] = None,
-    weights: Annotated[Optional[Path], typer.Option(help="Weights file, or a `synthgen train` folder.")] = None,
+    detector: Annotated[
+        Optional[str], typer.Option(help="torchvision:<arch>, yolo (an ONNX export), owlv2, owlvit or grounding-dino.")
+    ] = None,
+    weights: Annotated[Optional[Path], typer.Option(help="Weights file, a `synthgen train` folder, or a YOLO .onnx.")] = None,
     model: Annotated[Optional[str], typer.Option(help="Hub id or local folder of an open-vocabulary model.")] = None,
     classes: Annotated[Optional[str], typer.Option(help='Class names: "a,b=synonym|synonym".')] = None,
     classes_file: Annotated[Optional[Path], typer.Option(help="One class (with =synonyms) per line.")] = None,
@@ -37,6 +39,8 @@ def prelabel(
     batch_size: Annotated[int, typer.Option(help="Photos per inference batch.")] = 8,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: CUDA when present).")] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Leave unreadable photos out instead of failing.")] = False,
+    refine: Annotated[Optional[str], typer.Option(help="sam: turn every box into a SAM mask.")] = None,
+    sam_model: Annotated[Optional[str], typer.Option(help="Hub id or local folder of a SAM / SAM 2 model.")] = None,
 ) -> None:
     """Pre-label a folder of real photos with a detector (or existing results) into a dataset folder."""
     from synthgen.real.prelabel import make_detector, parse_classes
@@ -46,7 +50,7 @@ def prelabel(
     found = make_detector(
         detector, weights=weights, model=model, classes=prompts, threshold=threshold, device=device,
         from_results=from_results, images_json=images_json,
-        photo_names=list_photos(photos) if from_results else None,
+        photo_names=list_photos(photos) if from_results else None, refine=refine, sam_model=sam_model,
     )  # fmt: skip
     try:
         summary = prelabel_folder(photos, out, found, batch_size=batch_size, skip_bad=skip_bad)
@@ -57,6 +61,22 @@ def prelabel(
     for name, reason in summary.skipped:
         typer.echo(f"skipped: {photos / name}: {reason}", err=True)
     typer.echo(f"{out}: {summary.images} images, {summary.instances} pre-labels ({len(summary.skipped)} skipped)")
+
+
+@app.command(**example("synthgen refine out/real -o out/real_masks --sam-model facebook/sam-vit-base"))
+def refine(
+    dataset: Annotated[Path, typer.Argument(help="A dataset folder whose boxes become masks.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Dataset folder to write (must not exist).")],
+    sam_model: Annotated[str, typer.Option(help="Hub id or local folder of a SAM / SAM 2 model.")],
+    refine: Annotated[str, typer.Option("--refine", help="The refiner: sam.")] = "sam",
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: CUDA when present).")] = None,
+) -> None:
+    """Turn every box of a dataset folder into an instance mask with SAM (the box prompt is kept)."""
+    from synthgen.real.prelabel import make_refiner
+    from synthgen.real.prelabel.sam import refine_dataset
+
+    images, masked = refine_dataset(dataset, out, make_refiner(refine, sam_model, device))
+    typer.echo(f"{out}: {images} images, {masked} boxes refined into masks")
 
 
 @review_app.command("export", **example(EXPORT_EXAMPLE))

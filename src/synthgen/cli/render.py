@@ -80,6 +80,7 @@ def render(
 ) -> None:
     """Render a recipe into a dataset folder (resumes an interrupted run of the same recipe, with either executor)."""
     from synthgen.render.run import render_dataset
+    from synthgen.render.stopping import INTERRUPTED
 
     ray_flags = {"--address": address, "--num-cpus": num_cpus, "--memory": memory, "--num-gpus": num_gpus,
                  "--gpu-actors": gpu_actors, "--max-retries": max_retries, "--max-in-flight": max_in_flight}
@@ -93,11 +94,14 @@ def render(
     loaded = _load(recipe, count, seed)
     out = out or Path("out") / loaded.name
     reporter = _Reporter(loaded.count, quiet=quiet, json_log=log == LogMode.json)
-    with reporter:
-        result = render_dataset(
-            loaded, out, workers=workers, overwrite=overwrite, on_progress=reporter.advance,
-            executor=executor.value, ray_options=ray_options,
-        )
+    try:
+        with reporter:
+            result = render_dataset(
+                loaded, out, workers=workers, overwrite=overwrite, on_progress=reporter.advance,
+                executor=executor.value, ray_options=ray_options,
+            )
+    except KeyboardInterrupt:
+        fail(f"{out}: interrupted; run the same command again to resume", code=INTERRUPTED)
     reporter.finish(result, loaded.class_names)
     if result.complete and not quiet and log == LogMode.rich:
         from synthgen.formats.folder import yolo_notes

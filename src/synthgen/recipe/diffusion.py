@@ -89,9 +89,11 @@ class TrustSpec(_Strict):
             raise ValueError("scorer 'clip' needs 'model': a CLIP folder or hub id")
         if self.scorer == "detector":
             if not self.detector:
-                raise ValueError("scorer 'detector' needs 'detector': owlv2, owlvit or torchvision:<arch>")
-            if self.detector in ("owlv2", "owlvit") and not self.model:
+                raise ValueError("scorer 'detector' needs 'detector': owlv2, owlvit, grounding-dino, yolo or torchvision:<arch>")
+            if self.detector in ("owlv2", "owlvit", "grounding-dino") and not self.model:
                 raise ValueError(f"detector {self.detector!r} needs 'model': its folder or hub id")
+            if self.detector == "yolo" and not self.weights:
+                raise ValueError("detector 'yolo' needs 'weights': its .onnx export")
             if self.detector.startswith("torchvision") and not self.weights:
                 raise ValueError("a torchvision detector needs 'weights': a weights file or a `synthgen train` folder")
         return self

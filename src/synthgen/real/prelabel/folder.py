@@ -23,6 +23,9 @@ from synthgen.progress import progress_bar
 from synthgen.real.prelabel.base import Detector, Photo, PrelabelError
 
 
+MODEL_ID_KEYS = ("detector", "weights_sha256", "model", "sam_model", "sam_sha256")
+
+
 class BadPhotosError(PrelabelError):
     """Photos that could not be decoded; `bad` lists (name, reason)."""
 
@@ -109,8 +112,8 @@ def _sample(photo: Photo, instances: list, provenance: dict) -> Sample:
         instances=instances,
         provenance=Provenance(
             source="prelabel",
-            model_ids={k: str(v) for k, v in provenance.items() if k in ("detector", "weights_sha256", "model")},
+            model_ids={k: str(v) for k, v in provenance.items() if k in MODEL_ID_KEYS},
             origin=photo.name,
-            extra={"threshold": provenance["threshold"], "reviewed": False},
+            extra={k: provenance[k] for k in ("threshold", "refine") if k in provenance} | {"reviewed": False},
         ),
     )

@@ -31,6 +31,7 @@ from synthgen.render.backends.blender_physics import settle
 from synthgen.render.backends.blender_shading import SCENE_MATERIAL, add_light, add_world, paint, paint_surface
 from synthgen.render.backends.composite import composite, cover
 from synthgen.render.scene import Render, Scene, SceneObject
+from synthgen.render.stopping import deferred_interrupt
 
 PRIMITIVE_OPS = {
     "cube": ("primitive_cube_add", {}),
@@ -77,9 +78,15 @@ class BlenderBackend:
     def close(self) -> None:
         self._remove_workdir()
 
+    def _remove_scratch(self) -> None:
+        """Before a forced exit: our scratch folder and Blender's own session folder (it removes that at a normal exit)."""
+        self._remove_workdir()
+        shutil.rmtree(self.bpy.app.tempdir, ignore_errors=True)
+
     def render(self, scene: Scene) -> Render:
-        """Build the scene, settle it if asked, render it, read back the pixels and passes."""
-        with blender_output_silenced():
+        """Build the scene, settle it if asked, render it, read back the pixels and passes (Ctrl-C
+        is raised once Blender returns, see `stopping`)."""
+        with deferred_interrupt(cleanup=self._remove_scratch), blender_output_silenced():
             self._clear()
             self._build(scene)
             self._configure(scene)
