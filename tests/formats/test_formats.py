@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from synthgen.fileio import atomic_write_png
 from synthgen.errors import FormatError, InputError
+from synthgen.fileio import atomic_write_png
 from synthgen.formats.coco import CocoFormatError, from_coco, read_coco, write_coco
 from synthgen.formats.folder import semantic_map
 from synthgen.formats.yolo import YoloFormatError, mask_to_polygon, read_yolo, write_yolo

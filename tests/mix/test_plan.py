@@ -7,43 +7,20 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mixing_helpers import write_dataset
+from mixing_helpers import WAREHOUSE, write_dataset, write_warehouse_recipe
 from paths import ASSETS, SCENES
 from typer.testing import CliRunner
 
 from synthgen.cli import app
-
 from synthgen.labels import Provenance
 from synthgen.mix.plan import count_field, plan_generation, write_plan
 from synthgen.recipe import RecipeError, load_recipe
 from synthgen.recipe.diffusion import resolve_model
 
-BASE = """\
-version: 1
-name: warehouse
-seed: 3
-count: 50
-image: {width: 64, height: 48}
-classes:
-  - name: Forklift
-    asset: meshes/forklift.obj
-    count: [1, 3]
-  - name: pallet
-    primitive: cube
-    count: {choice: [1, 2, 3, 4]}
-  - name: person
-    primitive: cylinder
-    count: 1
-"""
-
 
 @pytest.fixture
 def base_recipe(tmp_path: Path) -> Path:
-    (tmp_path / "scenes/meshes").mkdir(parents=True)
-    (tmp_path / "scenes/meshes/forklift.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
-    path = tmp_path / "scenes/warehouse.yaml"
-    path.write_text(BASE)
-    return path
+    return write_warehouse_recipe(tmp_path)
 
 
 @pytest.fixture
@@ -98,7 +75,7 @@ def test_nothing_short_writes_nothing(real, base_recipe, tmp_path):
 
 def test_bad_base_recipe_fails_with_its_field(real, tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(BASE.replace("count: 50", "count: -1").replace("asset: meshes/forklift.obj", "primitive: cube"))
+    bad.write_text(WAREHOUSE.replace("count: 50", "count: -1").replace("asset: meshes/forklift.obj", "primitive: cube"))
     with pytest.raises(RecipeError, match=r"bad.yaml: count: "):
         write_plan(str(real), bad, tmp_path / "plan.yaml", min_per_class=30)
     assert not (tmp_path / "plan.yaml").exists()

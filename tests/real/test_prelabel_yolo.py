@@ -4,7 +4,8 @@ the same raw outputs (when ultralytics is installed) agrees on the real COCO pho
 
 import numpy as np
 import pytest
-from detector_models import tiny_yolo_onnx, tiny_yolo_torch_onnx, yolo_head as head
+from detector_models import tiny_yolo_onnx, tiny_yolo_torch_onnx
+from detector_models import yolo_head as head
 from helpers import assert_valid_dataset, invoke
 from paths import COCO_PERSON
 from PIL import Image

@@ -14,7 +14,6 @@ from paths import REPO, SCENES
 from typer.testing import CliRunner
 
 from synthgen.cli import app
-
 from synthgen.recipe import RecipeError, load_recipe, parse_recipe
 from synthgen.recipe.diffusion import DiffusionSpec
 from synthgen.render.sampling import sample

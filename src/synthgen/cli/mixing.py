@@ -69,15 +69,34 @@ def _echo_yolo_notes(out: Path, formats: tuple[str, ...], splits: tuple[str, ...
         typer.echo(line)
 
 
-@app.command(**example("synthgen plan out/real --min-per-class 500 \\", "    --recipe scenes/tabletop.yaml -o elsewhere/plan.yaml"))
+@app.command(**example(
+    "synthgen plan out/real --min-per-class 500 \\", "    --recipe scenes/tabletop.yaml -o elsewhere/plan.yaml",
+    "synthgen plan out/real --from-experiment exp/rare1 \\", "    --recipe scenes/tabletop.yaml -o next.yaml",
+))  # fmt: skip
 def plan(
     dataset: str = typer.Argument(..., help="The (real) dataset to count."),
-    min_per_class: int = typer.Option(..., "--min-per-class", help="Instances each class should have."),
+    min_per_class: Optional[int] = typer.Option(None, "--min-per-class", help="Instances each class should have (with --from-experiment: default the most common class's count)."),
     recipe: Path = typer.Option(..., "--recipe", help="Base recipe whose classes are rendered."),
     out: Path = typer.Option(..., "-o", "--out", help="Recipe YAML to write."),
     drop_rate: float = typer.Option(0.1, "--drop-rate", help="Expected fraction of rendered instances removed by label filters."),
+    from_experiment: Optional[Path] = typer.Option(None, "--from-experiment", help="A `synthgen experiment` folder: plan only the classes synthetic data helped."),
 ) -> None:
     """Write a recipe that renders what each class is short of."""
+    if from_experiment is not None:
+        from synthgen.mix.plan_experiment import write_plan_from_experiment
+
+        planned = write_plan_from_experiment(dataset, from_experiment, recipe, out, min_per_class, drop_rate)
+        for line in planned.reasons.values():
+            typer.echo(line)
+        result = planned.plan
+    else:
+        if min_per_class is None:
+            raise InputError("--min-per-class: expected a number of instances (or --from-experiment EXP)")
+        result = _plan_counts(dataset, recipe, out, min_per_class, drop_rate)
+    typer.echo(f"{out}: {result.images} images" if result.classes else "nothing to render; no recipe written")
+
+
+def _plan_counts(dataset: str, recipe: Path, out: Path, min_per_class: int, drop_rate: float):
     from synthgen.mix.plan import write_plan
 
     result = write_plan(dataset, recipe, out, min_per_class, drop_rate)
@@ -87,7 +106,7 @@ def plan(
         typer.echo(f"{c.name}: {c.have} instances, plan {c.deficit} more at {c.planned_mean:g} per image")
     for c in result.missing:
         typer.echo(f"{c.name}: {c.have} instances, {c.deficit} short, not in {recipe}: cannot plan")
-    typer.echo(f"{out}: {result.images} images" if result.classes else "nothing to render; no recipe written")
+    return result
 
 
 @app.command(**example("synthgen report out/train_set -o out/train_set/report.html"))

@@ -13,8 +13,8 @@ from rich.table import Table
 
 from synthgen import __version__
 from synthgen.cli.app import app
-from synthgen.cli.help import example
 from synthgen.cli.errors import console, fail
+from synthgen.cli.help import example
 
 
 class LogMode(str, Enum):

@@ -106,18 +106,26 @@ def count_field(mean: float) -> int | dict:
 
 def write_plan(dataset_spec: str, base_recipe: Path, out: Path, min_per_class: int, drop_rate: float = 0.1) -> GenerationPlan:
     """Plan what to render and, when anything is short, write the recipe to `out`."""
+    means = recipe_means(base_recipe, drop_rate)
+    plan = plan_generation(count_instances(dataset_spec), means, min_per_class, drop_rate)
+    write_recipe(plan, _header(plan, dataset_spec, base_recipe, min_per_class), base_recipe, out)
+    return plan
+
+
+def recipe_means(base_recipe: Path, drop_rate: float) -> dict[str, float]:
+    """The base recipe's mean instances per image of each class (after checking the drop rate)."""
     if not 0 <= drop_rate < 1:
         raise InputError(f"--drop-rate: must be in [0, 1), got {drop_rate}")
     recipe = load_recipe(base_recipe)
-    means = {normalise_name(c.name): expected_value(c.count) for c in recipe.classes}
-    plan = plan_generation(count_instances(dataset_spec), means, min_per_class, drop_rate)
+    return {normalise_name(c.name): expected_value(c.count) for c in recipe.classes}
+
+
+def write_recipe(plan: GenerationPlan, header: str, base_recipe: Path, out: Path) -> None:
+    """When anything is planned: the header comments and the planned recipe, checked by the schema, to `out`."""
     if plan.classes:
-        text = _header(plan, dataset_spec, base_recipe, min_per_class) + yaml.safe_dump(
-            _recipe_data(base_recipe, out, plan), sort_keys=False
-        )
+        text = header + yaml.safe_dump(_recipe_data(base_recipe, out, plan), sort_keys=False)
         parse_recipe(yaml.safe_load(text), out)
         atomic_write_text(out, text)
-    return plan
 
 
 def _recipe_data(base_recipe: Path, out: Path, plan: GenerationPlan) -> dict:

@@ -45,14 +45,14 @@ def evaluate(ground_truth: Path, predictions: Path, iou_type: str = "bbox") -> E
     """Score the predictions file against the ground truth file (its boxes as written)."""
     if iou_type not in IOU_TYPES:
         raise EvalError(f"--iou-type: {iou_type!r} is not one of {', '.join(IOU_TYPES)}")
-    ground = _read_json(ground_truth)
+    ground = read_json(ground_truth)
     try:
         from_coco(ground, source=str(ground_truth))  # validates the ground truth
     except CocoFormatError as error:
         raise EvalError(str(error)) from None
     if iou_type == "segm":
         _require_masks(ground, ground_truth)
-    raw_predictions = _read_json(predictions)
+    raw_predictions = read_json(predictions)
     if isinstance(raw_predictions, list):
         return coco_eval(ground, _results_from_file(predictions, ground, iou_type), iou_type)
     try:
@@ -68,8 +68,6 @@ def evaluate_datasets(truth: Dataset, predicted: Dataset, iou_type: str = "bbox"
     return coco_eval(ground, _results_from_dataset(Path("predictions"), predicted, ground, iou_type), iou_type)
 
 
-def _read_json(path: Path) -> Any:
-    return read_json(Path(path))
 
 
 def _require_masks(ground: dict[str, Any], path: Path) -> None:

@@ -25,10 +25,19 @@ from synthgen.labels import Dataset, Sample, categories_from_names, instances_pe
 from synthgen.layout import MANIFEST, STATE
 from synthgen.recipe import Recipe
 from synthgen.render.ownership import (
-    LOCK, RECORDS, RUN_LOCK, Owned, legacy_owned, read_lock, recipe_lock, remove_finished, remove_images, run_entries, run_lock,
+    LOCK,
+    RECORDS,
+    RUN_LOCK,
+    Owned,
+    legacy_owned,
+    read_lock,
+    recipe_lock,
+    remove_finished,
+    remove_images,
+    run_entries,
+    run_lock,
 )
 from synthgen.render.trust import summarize
-
 
 
 @dataclass(frozen=True)

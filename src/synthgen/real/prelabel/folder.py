@@ -27,7 +27,6 @@ from synthgen.layout import IMAGES
 from synthgen.progress import progress_bar
 from synthgen.real.prelabel.base import Detector, Photo, PrelabelError
 
-
 MODEL_ID_KEYS = ("detector", "weights_sha256", "model", "sam_model", "sam_sha256")
 
 
