@@ -81,5 +81,5 @@ def test_classes_merge_by_name_and_bad_input_fails(tmp_path):
     assert run.exit_code == 1 and "--arch: unknown torchvision detector 'resnet18'" in run.output
     (tmp_path / "a" / "annotations.json").write_text("{")
     run = CliRunner().invoke(app, ["train", str(tmp_path / "a"), "-o", str(tmp_path / "m4")])
-    assert run.exit_code == 1 and "annotations.json: cannot read COCO JSON" in run.output
+    assert run.exit_code == 1 and "annotations.json: not valid JSON" in run.output
     assert not (tmp_path / "m3").exists() and not (tmp_path / "m4").exists()
