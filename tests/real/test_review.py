@@ -4,32 +4,19 @@ import json
 
 import pytest
 from helpers import assert_valid_dataset, invoke
+from review_helpers import answered, prelabel_boxes
 
 from synthgen.errors import UnsafePathError
 from synthgen.formats.folder import load_dataset
 from synthgen.labels import Instance
-from synthgen.real.review import ReviewError, export_review, import_review, instance_uncertainty
+from synthgen.real.review import ReviewError, export_review, import_review
+from synthgen.real.selection import instance_uncertainty
 
-RESULTS = "test_coco_det_AP_H_56.json"
 
 
 @pytest.fixture()
 def prelabelled(coco_person, tmp_path):
-    """The real photos pre-labelled from the real detector's results (scores >= 0.3)."""
-    out = tmp_path / "real"
-    run = invoke("prelabel", coco_person, "-o", out, "--from-results", coco_person / RESULTS, "--classes", "person")
-    assert run.exit_code == 0, run.output
-    return out
-
-
-def answered(tasks, skip=()):
-    """A Label Studio export in which a reviewer accepted each prediction (or skipped the task)."""
-    export = []
-    for task_id, task in enumerate(tasks, start=1):
-        regions = [{k: v for k, v in r.items() if k != "score"} for r in task["predictions"][0]["result"]]
-        annotation = {"id": 100 + task_id, "completed_by": 1, "was_cancelled": task_id in skip, "result": regions}
-        export.append({"id": task_id, "data": task["data"], "annotations": [annotation], "predictions": []})
-    return export
+    return prelabel_boxes(coco_person, tmp_path / "real")
 
 
 def test_uncertainty_is_highest_at_a_coin_flip():
@@ -90,7 +77,14 @@ def test_corrections_replace_reviewed_images_and_skipped_keep_pre_labels(prelabe
     after = {s.file_name: s for s in assert_valid_dataset(tmp_path / "reviewed").samples}
     assert [len(s.instances) for s in after.values()] == [2, 3, 13, 10]
     assert [s.provenance.source for s in after.values()] == ["prelabel", "human", "prelabel", "prelabel"]
-    assert after["images/000000040083.jpg"].provenance.extra["review"] == {"tool": "labelstudio", "annotation_id": 101, "by": 1}
+    review = after["images/000000040083.jpg"].provenance.extra["review"]
+    assert review == {
+        "tool": "labelstudio", "annotation_id": 101, "by": 1,
+        "selection": {"strategy": "uncertainty", "rank": 1, "scores": {"uncertainty": 0.989229}},
+        "edits": {"kept": 3, "added": 0, "removed": 5, "moved": 0, "reclassified": 0},
+    }  # fmt: skip
+    manifest = json.loads((tmp_path / "reviewed" / "manifest.json").read_text())
+    assert manifest["edits"] == {"kept": 3, "added": 0, "removed": 5, "moved": 0, "reclassified": 0}
     assert after["images/000000196141.jpg"].provenance.extra["reviewed"] is False
 
 
@@ -104,7 +98,9 @@ def test_coco_corrections_mark_their_images_reviewed(prelabelled, tmp_path):
     assert import_review(prelabelled, corrections, tmp_path / "reviewed") == (1, 0)
     sample = load_dataset(tmp_path / "reviewed").samples[0]
     assert [(i.category, i.box, i.score) for i in sample.instances] == [("person", (10.0, 20.0, 30.0, 40.0), None)]
-    assert sample.provenance.extra["review"] == {"tool": "coco"}
+    assert sample.provenance.extra["review"] == {
+        "tool": "coco", "edits": {"kept": 0, "added": 1, "removed": 2, "moved": 0, "reclassified": 0}
+    }
 
 
 def test_export_to_coco_writes_the_queue(prelabelled, tmp_path):
