@@ -124,7 +124,7 @@ def _mask_value(instance: Instance, width: int, height: int, masks: str) -> dict
     mask = instance.decode_mask()
     if masks == "brush":
         return {"format": "rle", "rle": brush_rle(mask)}
-    points = outline_polygon(mask) * 100 / np.array([width, height])
+    points = np.round(outline_polygon(mask) * 100 / np.array([width, height]), 6)
     return {"points": points.tolist(), "closed": True}
 
 
