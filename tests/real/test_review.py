@@ -112,6 +112,14 @@ def test_export_to_coco_writes_the_queue(prelabelled, tmp_path):
     queue = json.loads((tmp_path / "queue.json").read_text())
     assert [i["file_name"] for i in queue["images"]] == ["images/000000040083.jpg"]
     assert len(queue["annotations"]) == 8 and all("score" in a for a in queue["annotations"])
+    reason = {"strategy": "uncertainty", "rank": 1, "scores": {"uncertainty": 0.989229}}
+    assert queue["images"][0]["provenance"]["extra"]["selection"] == reason
+    assert json.loads((tmp_path / "selection.json").read_text()) == [
+        {"file_name": "images/000000040083.jpg", "score": 0.989229, **reason}]
+    assert import_review(prelabelled, tmp_path / "queue.json", tmp_path / "reviewed") == (1, 0)  # answered unchanged
+    review = load_dataset(tmp_path / "reviewed").samples[1].provenance.extra["review"]
+    assert review == {"tool": "coco", "selection": reason,
+                      "edits": {"kept": 8, "added": 0, "removed": 0, "moved": 0, "reclassified": 0}}  # fmt: skip
 
 
 def test_unknown_class_in_an_export_fails_without_output(prelabelled, tmp_path):
