@@ -8,14 +8,12 @@ from helpers import assert_valid_dataset, invoke
 from review_helpers import answered, mask_iou, prelabel_boxes, prelabel_masks
 
 from synthgen import labels
-
 from synthgen.errors import UnsafePathError
 from synthgen.formats import labelstudio
 from synthgen.formats.folder import load_dataset
 from synthgen.labels import Instance
-from synthgen.real.review import ReviewError, export_review, import_review
+from synthgen.real.review import ReviewError, export_review, import_review, review_edits
 from synthgen.real.selection import instance_uncertainty
-
 
 
 @pytest.fixture()
@@ -232,7 +230,9 @@ def test_a_painted_over_brush_mask_comes_back_as_painted(masked, tmp_path):
     sample = next(s for s in load_dataset(tmp_path / "reviewed").samples if s.file_name == name)
     assert (sample.instances[0].decode_mask() == edited).all()
     assert sample.instances[0].box == labels.rle_box(labels.encode_mask(edited))
-    assert sample.provenance.extra["review"]["edits"]["moved"] + sample.provenance.extra["review"]["edits"]["kept"] >= 1
+    assert mask_iou(edited, original) < 0.95  # so the edit counts as a move
+    others = len(sample.instances) - 1
+    assert sample.provenance.extra["review"]["edits"] == {"kept": others, "added": 0, "removed": 0, "moved": 1, "reclassified": 0}
 
 
 def test_broken_or_empty_brush_masks_fail(masked, tmp_path):
@@ -262,3 +262,12 @@ def test_unknown_mask_mode_fails(masked, tmp_path):
     run = invoke("review", "export", masked, "--masks", "paint", "-o", tmp_path / "tasks.json")
     assert run.exit_code == 1
     assert run.output == "error: --masks: 'paint' is not a mask mode for labelstudio; use one of brush, polygons, none\n"
+
+
+def test_review_edits_count_what_a_person_changed():
+    before = [Instance("person", (0, 0, 10, 10), 100, score=0.4), Instance("person", (50, 50, 10, 10), 100, score=0.6),
+              Instance("person", (100, 0, 10, 10), 100, score=0.5), Instance("car", (200, 0, 10, 10), 100, score=0.9)]
+    after = [Instance("person", (0, 0, 10, 10), 100), Instance("person", (52, 50, 10, 10), 100),
+             Instance("car", (100, 0, 10, 10), 100), Instance("person", (300, 0, 5, 5), 25)]  # fmt: skip
+    assert review_edits(before, after) == {"kept": 1, "added": 1, "removed": 1, "moved": 1, "reclassified": 1}
+    assert review_edits([], []) == {"kept": 0, "added": 0, "removed": 0, "moved": 0, "reclassified": 0}

@@ -9,9 +9,10 @@ import pytest
 from helpers import assert_valid_dataset, invoke
 from review_helpers import mask_iou, prelabel_boxes, prelabel_masks
 
+from synthgen.fileio import atomic_write_png
 from synthgen.formats import cvat
-from synthgen.formats.folder import load_dataset
-from synthgen.labels import Instance, Sample
+from synthgen.formats.folder import load_dataset, write_labels
+from synthgen.labels import Dataset, Instance, Sample, categories_from_names
 from synthgen.real.review import ReviewError, export_review, import_review
 
 # What CVAT 2.x writes for a task made from the uploaded photos (names without folders), as its
@@ -68,7 +69,7 @@ def test_boxes_are_written_as_cvat_boxes(coco_person, tmp_path):
     export_review(boxes, 1, "cvat", tmp_path / "task.xml")
     image = ET.parse(tmp_path / "task.xml").getroot().find("image")
     first = load_dataset(boxes).samples[1].instances[0]  # the queue's first image: 000000040083.jpg
-    x, y, w, h = first.box
+    x, y, _, h = first.box
     assert image.get("name") == "images/000000040083.jpg" and len(image) == 8
     assert image[0].tag == "box" and image[0].get("xtl") == f"{x:.2f}" and image[0].get("ybr") == f"{y + h:.2f}"
 
@@ -147,10 +148,6 @@ def test_a_base_name_shared_by_two_images_is_ambiguous(tmp_path):
     samples = [Sample(f"{folder}/a.png", 4, 4, [Instance("cat", (0, 0, 1, 1), 1)]) for folder in ("x", "y")]
     xml = cvat.to_cvat_xml([Sample("a.png", 4, 4)], ["cat"])
     (tmp_path / "dataset").mkdir()
-    from synthgen.fileio import atomic_write_png
-    from synthgen.formats.folder import write_labels
-    from synthgen.labels import Dataset, categories_from_names
-
     for sample in samples:
         atomic_write_png(tmp_path / "dataset" / sample.file_name, np.zeros((4, 4, 3), dtype=np.uint8))
     write_labels(Dataset(categories_from_names(["cat"]), samples, root=str(tmp_path / "dataset")), tmp_path / "dataset")

@@ -12,7 +12,13 @@ from synthgen.fileio import atomic_write_png
 from synthgen.formats.folder import load_dataset, write_labels
 from synthgen.labels import Dataset, Instance, Provenance, Sample, categories_from_names
 from synthgen.real.selection import (
-    SelectionError, disagreement, instance_entropy, instance_margin, parse_strategy, select, thumbnail_embedder,
+    SelectionError,
+    disagreement,
+    instance_entropy,
+    instance_margin,
+    parse_strategy,
+    select,
+    thumbnail_embedder,
 )  # fmt: skip
 
 COLOURS = {"red": (200, 30, 30), "orange": (200, 140, 30), "blue": (30, 30, 200)}
