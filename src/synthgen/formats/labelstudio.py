@@ -129,12 +129,12 @@ def _mask_value(instance: Instance, width: int, height: int, masks: str) -> dict
 
 
 def to_task(
-    sample: Sample, image_url: str, model_version: str, score: float, selection: dict[str, Any], masks: str = "none"
+    sample: Sample, image_url: str, model_version: str, score: float, data: dict[str, Any], masks: str = "none"
 ) -> dict[str, Any]:
-    """A task for `sample` with its instances as one prediction and why it was selected."""
+    """A task for `sample` with its instances as one prediction scored `score`; `data` joins the task's data."""
     regions = [region(inst, sample.width, sample.height, f"p{i}", masks) for i, inst in enumerate(sample.instances, 1)]
     return {
-        "data": {"image": image_url, FILE_KEY: sample.file_name, "uncertainty": score, "selection": selection},
+        "data": {"image": image_url, FILE_KEY: sample.file_name, **data},
         "predictions": [{"model_version": model_version, "score": score, "result": regions}],
     }
 

@@ -22,7 +22,7 @@ from synthgen.formats.coco import CocoFormatError, read_coco, to_coco
 from synthgen.formats.folder import load_dataset, write_dataset_folder
 from synthgen.labels import Dataset, Instance, Provenance, Sample
 from synthgen.layout import ANNOTATIONS
-from synthgen.real.selection import Selected, match_boxes, select
+from synthgen.real.selection import Selected, image_uncertainty, match_boxes, select
 
 EXPORT_FORMATS = ("labelstudio", "cvat", "coco")
 MASK_MODES = ("brush", "polygons", "none")
@@ -78,8 +78,8 @@ def export_review(
     else:
         root = image_root if image_root is not None else f"/data/local-files/?d={Path(dataset_dir).resolve().name}/"
         tasks = [
-            labelstudio.to_task(item.sample, root + item.sample.file_name, _model_version(item.sample),
-                                item.score, item.reason, masks)
+            labelstudio.to_task(item.sample, root + item.sample.file_name, _model_version(item.sample), item.score,
+                                {"uncertainty": round(image_uncertainty(item.sample), 6), "selection": item.reason}, masks)
             for item in queue
         ]  # fmt: skip
         atomic_write_json(out, tasks)
