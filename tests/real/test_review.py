@@ -249,13 +249,18 @@ def test_broken_or_empty_brush_masks_fail(masked, tmp_path):
         import_review(masked, export_file, tmp_path / "reviewed")
     value["rle"] = labelstudio.brush_rle(np.zeros((3, 3), dtype=bool))
     export_file.write_text(json.dumps(export))
-    with pytest.raises(ReviewError, match=r"result\[1\].value.rle: holds 36 values, expected 429x640x4$"):
+    with pytest.raises(ReviewError, match=r"result\[1\].value.rle: not Label Studio brush RLE \(holds 36 values, "
+                                          r"expected 1098240 \(height x width x 4\)\)$"):  # fmt: skip
         import_review(masked, export_file, tmp_path / "reviewed")
     value["rle"] = labelstudio.brush_rle(np.zeros((height, width), dtype=bool))
     export_file.write_text(json.dumps(export))
     run = invoke("review", "import", masked, export_file, "-o", tmp_path / "reviewed")
     assert run.exit_code == 1 and not (tmp_path / "reviewed").exists()
     assert run.output == f"error: {export_file}: [0].annotations[0].result[1].value: the brushlabels mask is empty\n"
+    result["original_width"] = 64000  # a size the image does not have is refused before any mask is drawn
+    export_file.write_text(json.dumps(export))
+    with pytest.raises(ReviewError, match=r"result\[1\].original_width/original_height: 64000x429, expected the image's 640x429$"):
+        import_review(masked, export_file, tmp_path / "reviewed")
 
 
 def test_unknown_mask_mode_fails(masked, tmp_path):
@@ -271,3 +276,8 @@ def test_review_edits_count_what_a_person_changed():
              Instance("car", (100, 0, 10, 10), 100), Instance("person", (300, 0, 5, 5), 25)]  # fmt: skip
     assert review_edits(before, after) == {"kept": 1, "added": 1, "removed": 1, "moved": 1, "reclassified": 1}
     assert review_edits([], []) == {"kept": 0, "added": 0, "removed": 0, "moved": 0, "reclassified": 0}
+
+
+def test_a_budget_below_one_fails(masked, tmp_path):
+    run = invoke("review", "export", masked, "--budget", "0", "-o", tmp_path / "tasks.json")
+    assert run.exit_code == 1 and run.output == "error: --budget: expected at least 1 image (got 0)\n"

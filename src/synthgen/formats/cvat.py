@@ -10,6 +10,7 @@ other shape, a rotated box, a track (video task) or a label outside the dataset'
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -22,6 +23,7 @@ from synthgen.labels import Instance, Sample
 VERSION = "1.1"
 MASK_MODES = ("polygons", "brush", "none")
 XML_NAME = "annotations.xml"
+Resolver = Callable[[str, str], tuple[str, tuple[int, int]]]  # (CVAT name, where) -> (file name, (width, height))
 
 
 class CvatFormatError(FormatError):
@@ -73,14 +75,15 @@ def mask_rle(mask: np.ndarray) -> dict[str, str]:
     return {"rle": ", ".join(map(str, counts)), "left": str(left), "top": str(top), "width": str(width), "height": str(height)}
 
 
-def read_cvat(path: Path, classes: list[str]) -> list[Sample]:
-    """The images of a CVAT for images 1.1 export (XML or CVAT's zip) with their shapes as Instances."""
+def read_cvat(path: Path, classes: list[str], resolve: Resolver | None = None) -> list[Sample]:
+    """The images of a CVAT for images 1.1 export (XML or CVAT's zip) with their shapes as Instances.
+    `resolve(name, where)` names the dataset image a CVAT image stands for; its size must match."""
     root = _parse(Path(path))
     if root.tag != "annotations":
         raise CvatFormatError(f"{path}: expected <annotations> (CVAT for images 1.1), got <{root.tag}>")
     if root.find("track") is not None:
         raise CvatFormatError(f"{path}: track: video (interpolation) tasks are not supported; export as images")
-    return [_image(element, classes, f"{path}: image[{k}]") for k, element in enumerate(root.iter("image"))]
+    return [_image(element, classes, f"{path}: image[{k}]", resolve) for k, element in enumerate(root.iter("image"))]
 
 
 def _parse(path: Path) -> ET.Element:
@@ -97,11 +100,16 @@ def _parse(path: Path) -> ET.Element:
         raise CvatFormatError(f"{path}: cannot read: {error}") from None
 
 
-def _image(element: ET.Element, classes: list[str], where: str) -> Sample:
+def _image(element: ET.Element, classes: list[str], where: str, resolve: Resolver | None) -> Sample:
     try:
         name, width, height = element.attrib["name"], int(element.attrib["width"]), int(element.attrib["height"])
     except (KeyError, ValueError) as error:
         raise CvatFormatError(f"{where}: expected name, width and height attributes ({error!r})") from None
+    if resolve is not None:  # before any mask is drawn at a size the file claims
+        name, known = resolve(name, f"{where}.name")
+        if known != (width, height):
+            raise CvatFormatError(f"{where}.name: {element.attrib['name']!r} is {width}x{height} in CVAT, "
+                                  f"{known[0]}x{known[1]} in the dataset")  # fmt: skip
     instances = []
     for k, shape in enumerate(element):
         at = f"{where}.{shape.tag}[{k}]"

@@ -65,16 +65,14 @@ def brush_mask(rle: list[int], height: int, width: int, where: str) -> np.ndarra
     """Label Studio brush RLE (any word size and run fields) -> boolean HxW mask (alpha >= 128)."""
     try:
         bits = (np.unpackbits(np.asarray(rle, dtype=np.uint8)) + 48).tobytes().decode()
-        values = _unpack(bits)
+        values = _unpack(bits, height * width * 4)
     except (TypeError, ValueError, OverflowError, IndexError) as error:
         raise LabelStudioFormatError(f"{where}: not Label Studio brush RLE ({error})") from None
-    if values.size != height * width * 4:
-        raise LabelStudioFormatError(f"{where}: holds {values.size} values, expected {height}x{width}x4")
     return values.reshape(height, width, 4)[..., 3] >= ALPHA_CUT
 
 
-def _unpack(bits: str) -> np.ndarray:
-    """thi-ng rle-pack decode of a '0'/'1' string."""
+def _unpack(bits: str, expected: int) -> np.ndarray:
+    """thi-ng rle-pack decode of a '0'/'1' string that must hold `expected` values."""
     position = 0
 
     def read(count: int) -> int:
@@ -86,8 +84,10 @@ def _unpack(bits: str) -> np.ndarray:
         return int(field, 2) if count else 0
 
     total, word = read(32), read(5) + 1
+    if total != expected:
+        raise ValueError(f"holds {total} values, expected {expected} (height x width x 4)")
     sizes = [read(4) + 1 for _ in range(4)]
-    out = np.zeros(total, dtype=np.uint32)
+    out = np.zeros(total, dtype=np.uint8 if word <= 8 else np.uint32)
     i = 0
     while i < total:
         repeat = read(1)
@@ -165,12 +165,16 @@ def final_annotation(task: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
     return answered[-1] if answered else None
 
 
-def annotation_instances(annotation: dict[str, Any], classes: list[str], where: str) -> list[Instance]:
-    """The rectangles, brush masks and polygons of one annotation as Instances (pixels)."""
-    return [_result_instance(result, classes, f"{where}.result[{k}]") for k, result in enumerate(annotation.get("result") or [])]
+def annotation_instances(
+    annotation: dict[str, Any], classes: list[str], where: str, size: tuple[int, int] | None = None
+) -> list[Instance]:
+    """The rectangles, brush masks and polygons of one annotation as Instances (pixels); with `size`
+    (width, height), every result must be of an image that size."""
+    results = annotation.get("result") or []
+    return [_result_instance(result, classes, f"{where}.result[{k}]", size) for k, result in enumerate(results)]
 
 
-def _result_instance(result: Any, classes: list[str], at: str) -> Instance:
+def _result_instance(result: Any, classes: list[str], at: str, size: tuple[int, int] | None) -> Instance:
     kind = result.get("type") if isinstance(result, dict) else None
     if kind not in ("rectanglelabels", "brushlabels", "polygonlabels"):
         raise LabelStudioFormatError(f"{at}.type: {kind!r} is not supported (rectanglelabels, brushlabels, polygonlabels)")
@@ -181,6 +185,9 @@ def _result_instance(result: Any, classes: list[str], at: str) -> Instance:
         raise LabelStudioFormatError(f"{at}.value: malformed {kind} result ({error!r})") from None
     if name not in classes:
         raise LabelStudioFormatError(f"{at}.value.{kind}: unknown class {name!r}")
+    if size is not None and (width, height) != size:
+        raise LabelStudioFormatError(f"{at}.original_width/original_height: {width}x{height}, "
+                                     f"expected the image's {size[0]}x{size[1]}")  # fmt: skip
     if kind == "rectanglelabels":
         return _rectangle(value, width, height, name, at)
     if kind == "brushlabels":

@@ -55,6 +55,8 @@ def export_review(
     and `selection.json` beside it."""
     if to not in EXPORT_FORMATS:
         raise ReviewError(f"--to: unknown format {to!r}; use one of {', '.join(EXPORT_FORMATS)}")
+    if budget < 1:
+        raise ReviewError(f"--budget: expected at least 1 image (got {budget})")
     masks = masks or DEFAULT_MASKS[to]
     if masks not in MASK_MODES or (to == "coco" and masks == "polygons"):
         allowed = ("brush", "none") if to == "coco" else MASK_MODES
@@ -146,7 +148,9 @@ def _read_corrections(
             skipped.append(name)
             continue
         index, annotation = answer
-        instances = labelstudio.annotation_instances(annotation, dataset.class_names, f"{where}.annotations[{index}]")
+        instances = labelstudio.annotation_instances(
+            annotation, dataset.class_names, f"{where}.annotations[{index}]", (sample.width, sample.height)
+        )
         details = {"tool": "labelstudio", "annotation_id": annotation.get("id"), "by": annotation.get("completed_by"),
                    "selection": (task.get("data") or {}).get("selection")}  # fmt: skip
         corrected[name] = _human(sample, instances, details)
@@ -158,18 +162,16 @@ def _cvat_corrections(export: Path, dataset: Dataset, by_name: dict[str, Sample]
     by_base: dict[str, list[str]] = {}
     for name in by_name:
         by_base.setdefault(Path(name).name, []).append(name)
-    corrected: dict[str, Sample] = {}
-    for position, sample in enumerate(cvat.read_cvat(export, dataset.class_names)):
-        where = f"{export}: image[{position}].name"
-        matches = [sample.file_name] if sample.file_name in by_name else by_base.get(Path(sample.file_name).name, [])
+
+    def resolve(name: str, where: str) -> tuple[str, tuple[int, int]]:
+        matches = [name] if name in by_name else by_base.get(Path(name).name, [])
         if len(matches) > 1:
-            raise ReviewError(f"{where}: {sample.file_name!r} matches several images ({', '.join(sorted(matches))})")
-        original = _sample_for(by_name, matches[0] if matches else sample.file_name, where)
-        if (original.width, original.height) != (sample.width, sample.height):
-            raise ReviewError(f"{where}: {sample.file_name!r} is {sample.width}x{sample.height} in CVAT, "
-                              f"{original.width}x{original.height} in the dataset")  # fmt: skip
-        corrected[original.file_name] = _human(original, sample.instances, {"tool": "cvat"})
-    return corrected
+            raise ReviewError(f"{where}: {name!r} matches several images ({', '.join(sorted(matches))})")
+        original = _sample_for(by_name, matches[0] if matches else name, where)
+        return original.file_name, (original.width, original.height)
+
+    samples = cvat.read_cvat(export, dataset.class_names, resolve)
+    return {s.file_name: _human(by_name[s.file_name], s.instances, {"tool": "cvat"}) for s in samples}
 
 
 def _coco_corrections(
