@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import invoke
+from helpers import invoke, make_shapes_dataset
 from review_helpers import RESULTS
 
 from synthgen.fileio import atomic_write_png
@@ -99,6 +99,9 @@ def test_disagreement_between_two_detectors_through_the_cli(coco_person, tmp_pat
                                                        for r in reasons]  # fmt: skip
     run = invoke("review", "export", tmp_path / "real-0.3", "--strategy", "disagreement", "-o", tmp_path / "t.json")
     assert run.output == "error: --strategy: disagreement needs a second detector's dataset (--compare)\n"
+    run = invoke("review", "export", tmp_path / "real-0.3", "--strategy", "disagreement", "--compare",
+                 make_shapes_dataset(tmp_path / "shapes", 1, seed=0).root, "-o", tmp_path / "t.json")  # fmt: skip
+    assert run.output == f"error: --compare: {tmp_path / 'shapes'} shares no photo with {tmp_path / 'real-0.3'}\n"
 
 
 def test_diversity_covers_every_kind_of_image(tmp_path):

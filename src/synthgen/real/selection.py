@@ -140,7 +140,7 @@ def image_scores(sample: Sample, names: list[str], compare: dict[str, Sample] | 
         if name in SCORERS:
             scores[name] = round(max((SCORERS[name](i) for i in sample.instances), default=0.0), 6)
         elif name == "disagreement":
-            other = compare.get(sample.file_name) if compare is not None else None
+            other = compare.get(photo_key(sample)) if compare is not None else None
             value, counts = disagreement(sample.instances, other.instances if other else [])
             scores[name] = round(value, 6)
             scores |= counts
@@ -159,7 +159,7 @@ def select(
     names = parse_strategy(strategy)
     if "disagreement" in names and compare is None:
         raise SelectionError("--strategy: disagreement needs a second detector's dataset (--compare)")
-    by_name = _by_photo(compare) if compare is not None else None
+    by_name = _by_photo(dataset, compare) if compare is not None else None
     scoring = [n for n in names if n != "diversity"]
     pending = [s for s in dataset.samples if not is_reviewed(s)]
     scored = [(s, image_scores(s, scoring, by_name)) for s in pending]
@@ -186,10 +186,16 @@ def _priority(sample: Sample, scores: dict[str, Any], scoring: list[str]) -> tup
     return (-_combined(scores, scoring), -doubtful, sample.file_name)
 
 
-def _by_photo(dataset: Dataset) -> dict[str, Sample]:
-    """A second detector's samples by file name (and by original photo path, when pre-labelled)."""
-    found = {s.file_name: s for s in dataset.samples}
-    found |= {s.provenance.origin: s for s in dataset.samples if s.provenance.origin}
+def photo_key(sample: Sample) -> str:
+    """What names the photo behind a sample: its path where it was pre-labelled from, else its file name."""
+    return sample.provenance.origin or sample.file_name
+
+
+def _by_photo(dataset: Dataset, compare: Dataset) -> dict[str, Sample]:
+    """The second detector's samples by photo; it must share at least one photo with `dataset`."""
+    found = {photo_key(s): s for s in compare.samples}
+    if not any(photo_key(s) in found for s in dataset.samples):
+        raise SelectionError(f"--compare: {compare.root} shares no photo with {dataset.root}")
     return found
 
 
