@@ -22,7 +22,7 @@ from synthgen.formats.coco import CocoFormatError, read_coco, to_coco
 from synthgen.formats.folder import load_dataset, write_dataset_folder
 from synthgen.labels import Dataset, Instance, Provenance, Sample
 from synthgen.layout import ANNOTATIONS
-from synthgen.real.selection import Selected, image_uncertainty, match_boxes, select
+from synthgen.real.selection import Selected, backbone_embedder, image_uncertainty, match_boxes, select
 
 EXPORT_FORMATS = ("labelstudio", "cvat", "coco")
 MASK_MODES = ("brush", "polygons", "none")
@@ -53,42 +53,53 @@ def export_review(
 ) -> list[Selected]:  # fmt: skip
     """Write the review queue to `out` (tasks + `labeling_config.xml`, a CVAT XML task, or COCO)
     and `selection.json` beside it."""
+    masks = _mask_mode(to, budget, masks)
+    dataset = _load(dataset_dir)
+    embed = backbone_embedder(Path(dataset_dir), embed_weights) if embed_weights is not None else None
+    queue = review_queue(dataset, budget, strategy, _load(compare) if compare is not None else None, embed)
+    if to == "coco":
+        _write_coco(queue, dataset, out, masks)
+    elif to == "cvat":
+        atomic_write_text(out, cvat.to_cvat_xml([item.sample for item in queue], dataset.class_names, masks))
+    else:
+        root = image_root if image_root is not None else f"/data/local-files/?d={Path(dataset_dir).resolve().name}/"
+        _write_labelstudio(queue, dataset, out, masks, root)
+    reasons = [{"file_name": item.sample.file_name, "score": item.score, **item.reason} for item in queue]
+    atomic_write_json(Path(out).parent / SELECTION_FILE, reasons)
+    return queue
+
+
+def _mask_mode(to: str, budget: int, masks: str | None) -> str:
+    """The checked mask mode for tool `to` (its default when None)."""
     if to not in EXPORT_FORMATS:
         raise ReviewError(f"--to: unknown format {to!r}; use one of {', '.join(EXPORT_FORMATS)}")
     if budget < 1:
         raise ReviewError(f"--budget: expected at least 1 image (got {budget})")
     masks = masks or DEFAULT_MASKS[to]
-    if masks not in MASK_MODES or (to == "coco" and masks == "polygons"):
-        allowed = ("brush", "none") if to == "coco" else MASK_MODES
+    allowed = ("brush", "none") if to == "coco" else MASK_MODES
+    if masks not in allowed:
         raise ReviewError(f"--masks: {masks!r} is not a mask mode for {to}; use one of {', '.join(allowed)}")
-    dataset = _load(dataset_dir)
-    embed = None
-    if embed_weights is not None:
-        from synthgen.real.selection import backbone_embedder
+    return masks
 
-        embed = backbone_embedder(Path(dataset_dir), embed_weights)
-    queue = review_queue(dataset, budget, strategy, _load(compare) if compare is not None else None, embed)
-    if to == "coco":
-        samples = [_with_selection(item) for item in queue]
-        data = to_coco(replace(dataset, samples=samples))
-        if masks == "none":
-            for annotation in data["annotations"]:
-                annotation.pop("segmentation", None)
-        atomic_write_text(out, json.dumps(data))
-    elif to == "cvat":
-        atomic_write_text(out, cvat.to_cvat_xml([item.sample for item in queue], dataset.class_names, masks))
-    else:
-        root = image_root if image_root is not None else f"/data/local-files/?d={Path(dataset_dir).resolve().name}/"
-        tasks = [
-            labelstudio.to_task(item.sample, root + item.sample.file_name, _model_version(item.sample), item.score,
-                                {"uncertainty": round(image_uncertainty(item.sample), 6), "selection": item.reason}, masks)
-            for item in queue
-        ]  # fmt: skip
-        atomic_write_json(out, tasks)
-        atomic_write_text(out.parent / "labeling_config.xml", labelstudio.labeling_config(dataset.class_names, masks))
-    reasons = [{"file_name": item.sample.file_name, "score": item.score, **item.reason} for item in queue]
-    atomic_write_json(Path(out).parent / SELECTION_FILE, reasons)
-    return queue
+
+def _write_coco(queue: list[Selected], dataset: Dataset, out: Path, masks: str) -> None:
+    """The queue as COCO, each image's selection reason in its provenance."""
+    data = to_coco(replace(dataset, samples=[_with_selection(item) for item in queue]))
+    if masks == "none":
+        for annotation in data["annotations"]:
+            annotation.pop("segmentation", None)
+    atomic_write_text(out, json.dumps(data))
+
+
+def _write_labelstudio(queue: list[Selected], dataset: Dataset, out: Path, masks: str, root: str) -> None:
+    """Label Studio tasks and, beside them, the labelling config their regions need."""
+    tasks = [
+        labelstudio.to_task(item.sample, root + item.sample.file_name, _model_version(item.sample), item.score,
+                            {"uncertainty": round(image_uncertainty(item.sample), 6), "selection": item.reason}, masks)
+        for item in queue
+    ]  # fmt: skip
+    atomic_write_json(out, tasks)
+    atomic_write_text(Path(out).parent / "labeling_config.xml", labelstudio.labeling_config(dataset.class_names, masks))
 
 
 def _with_selection(item: Selected) -> Sample:
