@@ -158,3 +158,16 @@ def test_diversity_on_the_detector_s_backbone(tmp_path):
     run = invoke("review", "export", tmp_path / "d", "--strategy", "diversity", "--embed-weights", tmp_path / "none",
                  "-o", out)  # fmt: skip
     assert run.exit_code == 1 and run.output == f"error: --weights: {tmp_path / 'none'} does not exist\n"
+
+
+def test_class_scores_change_the_margin_ranking():
+    box = (1.0, 1.0, 4.0, 4.0)
+    close = Instance("thing", box, 16, score=0.4, attributes={"class_scores": {"thing": 0.4, "other": 0.38}})
+    alone = Instance("thing", box, 16, score=0.55, attributes={"class_scores": {"thing": 0.55}})
+    dataset = Dataset(categories_from_names(["thing", "other"]),
+                      [Sample("a.png", 8, 8, [close]), Sample("b.png", 8, 8, [alone])])  # fmt: skip
+    ranked = {strategy: names(select(dataset, 2, strategy)) for strategy in ("uncertainty", "margin", "entropy")}
+    assert ranked == {"uncertainty": ["b.png", "a.png"], "margin": ["a.png", "b.png"], "entropy": ["b.png", "a.png"]}
+    margin = select(dataset, 2, "margin+uncertainty")
+    assert [m.reason["scores"] for m in margin] == [{"margin": 0.9, "uncertainty": 0.9}, {"margin": 0.98, "uncertainty": 0.8}]
+    assert [m.score for m in margin] == [0.9, 0.89]
