@@ -22,7 +22,13 @@ from synthgen.formats.coco import CocoFormatError, read_coco, to_coco
 from synthgen.formats.folder import load_dataset, write_dataset_folder
 from synthgen.labels import Dataset, Instance, Provenance, Sample
 from synthgen.layout import ANNOTATIONS
-from synthgen.real.selection import Selected, backbone_embedder, image_uncertainty, match_boxes, select
+from synthgen.real.selection import (
+    Selected,
+    backbone_embedder,
+    image_uncertainty,
+    match_boxes,
+    select,
+)
 
 EXPORT_FORMATS = ("labelstudio", "cvat", "coco")
 MASK_MODES = ("brush", "polygons", "none")
