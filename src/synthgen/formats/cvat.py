@@ -17,6 +17,7 @@ from xml.etree import ElementTree as ET
 import numpy as np
 
 from synthgen.errors import FormatError
+from synthgen.fileio import MAX_JSON_BYTES, read_bytes
 from synthgen.formats.polygons import outline_polygon, polygon_mask
 from synthgen.labels import Instance, Sample
 
@@ -87,11 +88,15 @@ def read_cvat(path: Path, classes: list[str], resolve: Resolver | None = None) -
 
 
 def _parse(path: Path) -> ET.Element:
+    """The XML's root element, from the file or from CVAT's zip (each at most `MAX_JSON_BYTES`)."""
     try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                return ET.fromstring(archive.read(XML_NAME))
-        return ET.parse(path).getroot()
+        if not zipfile.is_zipfile(path):
+            return ET.fromstring(read_bytes(path, MAX_JSON_BYTES))
+        with zipfile.ZipFile(path) as archive:
+            size = archive.getinfo(XML_NAME).file_size
+            if size > MAX_JSON_BYTES:
+                raise CvatFormatError(f"{path}: {XML_NAME} unpacks to {size} bytes, more than {MAX_JSON_BYTES}")
+            return ET.fromstring(archive.read(XML_NAME))
     except KeyError:
         raise CvatFormatError(f"{path}: the zip holds no {XML_NAME}") from None
     except ET.ParseError as error:

@@ -10,7 +10,6 @@ without a mask is a `rectanglelabels` region (percent of the image); one with a 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -18,6 +17,8 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 
 from synthgen.errors import FormatError
+from synthgen.fileio import MAX_PIXELS, read_json
+from synthgen.formats import fields
 from synthgen.formats.polygons import outline_polygon, polygon_mask
 from synthgen.labels import Instance, Sample
 
@@ -141,27 +142,23 @@ def to_task(
 
 def read_export(path: Path) -> list[dict[str, Any]]:
     """The tasks of a Label Studio JSON export (the 'JSON' export, a list of tasks)."""
-    try:
-        tasks = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise LabelStudioFormatError(f"{path}: cannot read Label Studio JSON export: {error}") from None
-    if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+    tasks = read_json(Path(path))
+    if not isinstance(tasks, list):
         raise LabelStudioFormatError(f"{path}: expected a JSON list of tasks (Label Studio 'JSON' export)")
-    return tasks
+    return [fields.mapping(task, f"{path}: [{k}]") for k, task in enumerate(tasks)]
 
 
 def task_file_name(task: dict[str, Any], where: str) -> str:
-    try:
-        return str(task["data"][FILE_KEY])
-    except (KeyError, TypeError):
-        raise LabelStudioFormatError(f"{where}.data.{FILE_KEY}: missing; was the task made by `review export`?") from None
+    data = task.get("data")
+    if not isinstance(data, dict) or FILE_KEY not in data:
+        raise LabelStudioFormatError(f"{where}.data.{FILE_KEY}: missing; was the task made by `review export`?")
+    return fields.text(data[FILE_KEY], f"{where}.data.{FILE_KEY}")
 
 
-def final_annotation(task: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+def final_annotation(task: dict[str, Any], where: str) -> tuple[int, dict[str, Any]] | None:
     """(position, annotation) of the last submitted, not-skipped annotation, or None if skipped."""
-    answered = [
-        (i, a) for i, a in enumerate(task.get("annotations") or []) if isinstance(a, dict) and not a.get("was_cancelled")
-    ]
+    annotations = fields.array(task.get("annotations") or [], f"{where}.annotations")
+    answered = [(i, a) for i, a in enumerate(annotations) if not fields.mapping(a, f"{where}.annotations[{i}]").get("was_cancelled")]
     return answered[-1] if answered else None
 
 
@@ -170,21 +167,24 @@ def annotation_instances(
 ) -> list[Instance]:
     """The rectangles, brush masks and polygons of one annotation as Instances (pixels); with `size`
     (width, height), every result must be of an image that size."""
-    results = annotation.get("result") or []
+    results = fields.array(annotation.get("result") or [], f"{where}.result")
     return [_result_instance(result, classes, f"{where}.result[{k}]", size) for k, result in enumerate(results)]
 
 
 def _result_instance(result: Any, classes: list[str], at: str, size: tuple[int, int] | None) -> Instance:
-    kind = result.get("type") if isinstance(result, dict) else None
+    result = fields.mapping(result, at)
+    kind = result.get("type")
     if kind not in ("rectanglelabels", "brushlabels", "polygonlabels"):
-        raise LabelStudioFormatError(f"{at}.type: {kind!r} is not supported (rectanglelabels, brushlabels, polygonlabels)")
-    try:
-        value, width, height = result["value"], int(result["original_width"]), int(result["original_height"])
-        (name,) = value[kind]
-    except (KeyError, TypeError, ValueError) as error:
-        raise LabelStudioFormatError(f"{at}.value: malformed {kind} result ({error!r})") from None
+        raise LabelStudioFormatError(f"{at}.type: {fields.shown(kind)} is not supported (rectanglelabels, brushlabels, polygonlabels)")
+    value = fields.mapping(result.get("value"), f"{at}.value")
+    width = fields.whole(result.get("original_width"), f"{at}.original_width", 1, MAX_PIXELS)
+    height = fields.whole(result.get("original_height"), f"{at}.original_height", 1, MAX_PIXELS)
+    labels = fields.array(value.get(kind), f"{at}.value.{kind}")
+    if len(labels) != 1:
+        raise fields.bad(f"{at}.value.{kind}", "exactly one class name", labels)
+    name = fields.text(labels[0], f"{at}.value.{kind}[0]")
     if name not in classes:
-        raise LabelStudioFormatError(f"{at}.value.{kind}: unknown class {name!r}")
+        raise LabelStudioFormatError(f"{at}.value.{kind}: unknown class {fields.shown(name)}")
     if size is not None and (width, height) != size:
         raise LabelStudioFormatError(f"{at}.original_width/original_height: {width}x{height}, "
                                      f"expected the image's {size[0]}x{size[1]}")  # fmt: skip
@@ -200,21 +200,18 @@ def _result_instance(result: Any, classes: list[str], at: str, size: tuple[int, 
 
 
 def _rectangle(value: dict[str, Any], width: int, height: int, name: str, at: str) -> Instance:
-    try:
-        box = tuple(float(v) for v in (
-            value["x"] * width / 100, value["y"] * height / 100,
-            value["width"] * width / 100, value["height"] * height / 100,
-        ))  # fmt: skip
-    except (KeyError, TypeError, ValueError) as error:
-        raise LabelStudioFormatError(f"{at}.value: malformed rectangle ({error!r})") from None
+    x, y, w, h = (fields.number(value.get(key), f"{at}.value.{key}", 0.0, 100.0) for key in ("x", "y", "width", "height"))
+    w, h = min(w, 100.0 - x), min(h, 100.0 - y)  # percent of the image, cut to it
     if value.get("rotation"):
         raise LabelStudioFormatError(f"{at}.value.rotation: rotated boxes are not supported")
+    box = (x * width / 100, y * height / 100, w * width / 100, h * height / 100)
     return Instance(category=name, box=box, area=box[2] * box[3])
 
 
 def _polygon_points(value: dict[str, Any], width: int, height: int, at: str) -> np.ndarray:
-    try:
-        points = np.asarray(value["points"], dtype=np.float64).reshape(-1, 2)
-    except (KeyError, TypeError, ValueError) as error:
-        raise LabelStudioFormatError(f"{at}.value.points: expected [[x, y], ...] in percent ({error!r})") from None
-    return points * np.array([width, height]) / 100
+    points = fields.array(value.get("points"), f"{at}.value.points")
+    coords = [fields.number(v, f"{at}.value.points[{k}]", -fields.POLYGON_MARGIN * 100, 100 + fields.POLYGON_MARGIN * 100)
+              for k, point in enumerate(points) for v in fields.array(point, f"{at}.value.points[{k}]")]  # fmt: skip
+    if len(coords) != 2 * len(points):
+        raise fields.bad(f"{at}.value.points", "[[x, y], ...] in percent", points[:3])
+    return np.array(coords, dtype=np.float64).reshape(-1, 2) * np.array([width, height]) / 100

@@ -80,7 +80,7 @@ def _mask_mode(to: str, budget: int, masks: str | None) -> str:
     if to not in EXPORT_FORMATS:
         raise ReviewError(f"--to: unknown format {to!r}; use one of {', '.join(EXPORT_FORMATS)}")
     if budget < 1:
-        raise ReviewError(f"--budget: expected at least 1 image (got {budget})")
+        raise ReviewError(f"--budget: expected a number of images >= 1 (got {budget})")
     masks = masks or DEFAULT_MASKS[to]
     allowed = ("brush", "none") if to == "coco" else MASK_MODES
     if masks not in allowed:
@@ -160,7 +160,7 @@ def _read_corrections(
         where = f"{export}: [{position}]"
         name = labelstudio.task_file_name(task, where)
         sample = _sample_for(by_name, name, f"{where}.data.{labelstudio.FILE_KEY}")
-        answer = labelstudio.final_annotation(task)
+        answer = labelstudio.final_annotation(task, where)
         if answer is None:
             skipped.append(name)
             continue
