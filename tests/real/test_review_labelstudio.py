@@ -13,7 +13,8 @@ import time
 import urllib.request
 
 import pytest
-from helpers import assert_valid_dataset
+from helpers import assert_valid_dataset, invoke
+from review_helpers import mask_iou, prelabel_masks
 from typer.testing import CliRunner
 
 from synthgen.cli import app as synthgen_app
@@ -105,3 +106,43 @@ def test_label_studio_round_trip(label_studio, coco_person, tmp_path):
     expected = before["images/000000040083.jpg"].instances[2:]
     assert [i.box for i in reviewed.instances] == [pytest.approx(i.box, abs=1e-6) for i in expected]
     assert skipped.instances == before["images/000000196141.jpg"].instances
+
+
+@pytest.mark.parametrize("masks", ["brush", "polygons"])
+def test_label_studio_round_trip_with_masks(label_studio, coco_person, tmp_path, masks):
+    """Masks go into Label Studio as predictions, a reviewer accepts one image's and erases a mask on
+    the other; the export comes back as the same masks (exact for brush RLE) minus the erased one."""
+    masked = prelabel_masks(coco_person, tmp_path / "masked")
+    tasks_file = tmp_path / "review" / "tasks.json"
+    run = invoke("review", "export", masked, "--budget", "2", "--masks", masks, "-o", tasks_file)
+    assert run.exit_code == 0, run.output
+    config = (tmp_path / "review" / "labeling_config.xml").read_text()
+    project = call(f"{label_studio}/api/projects", "POST", {"title": f"synthgen {masks}", "label_config": config})
+    imported = call(f"{label_studio}/api/projects/{project['id']}/import", "POST", json.loads(tasks_file.read_text()))
+    assert imported["task_count"] == 2 and imported["prediction_count"] == 2
+    listed = call(f"{label_studio}/api/tasks?project={project['id']}")
+    tasks = sorted(listed["tasks"] if isinstance(listed, dict) else listed, key=lambda t: t["id"])
+    names = [t["data"]["synthgen_file_name"] for t in tasks]
+    results = [call(f"{label_studio}/api/tasks/{t['id']}")["predictions"][0]["result"] for t in tasks]
+    kind = {"brush": "brushlabels", "polygons": "polygonlabels"}[masks]
+    assert {r["type"] for result in results for r in result} == {kind}
+    call(f"{label_studio}/api/tasks/{tasks[0]['id']}/annotations", "POST", {"result": results[0], "was_cancelled": False})
+    call(f"{label_studio}/api/tasks/{tasks[1]['id']}/annotations", "POST", {"result": results[1][1:], "was_cancelled": False})
+    export_file = tmp_path / "review" / "export.json"
+    export_file.write_text(json.dumps(call(f"{label_studio}/api/projects/{project['id']}/export?exportType=JSON")))
+
+    run = invoke("review", "import", masked, export_file, "-o", tmp_path / "reviewed")
+    assert run.exit_code == 0, run.output
+    before = {s.file_name: s for s in load_dataset(masked).samples}
+    after = {s.file_name: s for s in assert_valid_dataset(tmp_path / "reviewed").samples}
+    expected = [before[names[0]].instances, before[names[1]].instances[1:]]
+    got = [after[names[0]].instances, after[names[1]].instances]
+    assert [len(g) for g in got] == [len(e) for e in expected]
+    for new_list, old_list in zip(got, expected, strict=True):
+        for new, old in zip(new_list, old_list, strict=True):
+            if masks == "brush":
+                assert new.mask == old.mask
+            else:
+                assert mask_iou(new.decode_mask(), old.decode_mask()) >= 0.95
+    assert after[names[1]].provenance.extra["review"]["edits"]["removed"] == 1
+    assert after[names[0]].provenance.extra["review"]["selection"]["rank"] == 1

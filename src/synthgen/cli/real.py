@@ -82,24 +82,33 @@ def refine(
 @review_app.command("export", **example(EXPORT_EXAMPLE))
 def review_export(
     dataset: Annotated[Path, typer.Argument(help="A pre-labelled dataset folder.")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Tasks file to write.")],
-    budget: Annotated[int, typer.Option(help="How many images to send, most uncertain first.")] = 200,
-    to: Annotated[str, typer.Option(help="labelstudio or coco.")] = "labelstudio",
+    out: Annotated[Path, typer.Option("-o", "--out", help="Tasks file to write (selection.json goes beside it).")],
+    budget: Annotated[int, typer.Option(help="How many images to send.")] = 200,
+    to: Annotated[str, typer.Option(help="labelstudio, cvat (CVAT for images 1.1 XML) or coco.")] = "labelstudio",
+    strategy: Annotated[str, typer.Option(
+        help="uncertainty, entropy, margin, disagreement, diversity, or several joined by '+'.")] = "uncertainty",
+    masks: Annotated[Optional[str], typer.Option(
+        help="brush, polygons or none (default: brush for labelstudio and coco, polygons for cvat).")] = None,
+    compare: Annotated[Optional[Path], typer.Option(
+        help="A second detector's dataset of the same photos (for --strategy disagreement).")] = None,
+    embed_weights: Annotated[Optional[Path], typer.Option(
+        help="A `synthgen train` folder whose backbone embeds images for diversity (default: thumbnails).")] = None,
     image_root: Annotated[
         Optional[str], typer.Option(help="URL prefix the tool loads images from (default: Label Studio local files).")
     ] = None,
 ) -> None:
-    """Write the most uncertain images as tasks with the predictions pre-filled."""
+    """Write the images most worth reviewing as tasks with the predictions (boxes, masks) pre-filled."""
     from synthgen.real.review import export_review
 
-    queue = export_review(dataset, budget, to, out, image_root)
+    queue = export_review(dataset, budget, to, out, image_root, strategy=strategy, masks=masks, compare=compare,
+                          embed_weights=embed_weights)  # fmt: skip
     typer.echo(f"{out}: {len(queue)} images for review")
 
 
 @review_app.command("import", **example(IMPORT_EXAMPLE))
 def review_import(
     dataset: Annotated[Path, typer.Argument(help="The pre-labelled dataset folder the tasks came from.")],
-    export: Annotated[Path, typer.Argument(help="Label Studio JSON export, or a COCO file of corrections.")],
+    export: Annotated[Path, typer.Argument(help="Label Studio JSON export, CVAT for images 1.1 export (XML or zip), or COCO corrections.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Reviewed dataset folder to write.")],
 ) -> None:
     """Replace the pre-labels of reviewed images with the people's labels, into a new dataset folder."""

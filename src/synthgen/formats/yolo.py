@@ -33,6 +33,7 @@ from synthgen.fileio import (
     read_yaml,
 )
 from synthgen.formats import fields
+from synthgen.formats.polygons import contour_parts, join_parts
 from synthgen.labels import Dataset, Instance, Sample, categories_from_names
 
 Task = Literal["detect", "segment"]
@@ -107,19 +108,9 @@ def _line(instance: Instance, class_index: int, sample: Sample, task: Task) -> s
 
 
 def mask_to_polygon(mask: np.ndarray) -> np.ndarray:
-    """One polygon (Nx2 pixel coordinates) covering every part of the mask.
-
-    Separate parts are joined by zero-width bridges to the first part's first point, as
-    Ultralytics does when it converts multi-part COCO masks.
-    """
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    parts = [c.reshape(-1, 2).astype(np.float64) for c in sorted(contours, key=cv2.contourArea, reverse=True)]
-    if not parts:
-        return np.zeros((0, 2))
-    joined = [parts[0], parts[0][:1]]
-    for part in parts[1:]:
-        joined += [part, part[:1], parts[0][:1]]
-    return np.concatenate(joined)
+    """One polygon (Nx2 pixel coordinates, through the border pixels' centres) covering every part of
+    the mask, parts joined by zero-width bridges (`polygons.join_parts`)."""
+    return join_parts(contour_parts(mask))
 
 
 def read_yolo(folder: str | Path) -> Dataset:
