@@ -34,10 +34,39 @@ class ImageSpec(Strict):
     height: int = Field(240, ge=8, le=8192)
 
 
+QUALITY_PRESETS: dict[str, dict[str, Any]] = {
+    # samples: the cap per pixel; noise_threshold: adaptive sampling stops a pixel below it (0: off)
+    "draft": {"samples": 4, "noise_threshold": 0.1, "denoise": True},
+    "standard": {"samples": 16, "noise_threshold": 0.05, "denoise": True},
+    "final": {"samples": 256, "noise_threshold": 0.01, "denoise": True},
+}
+DEVICES = ("auto", "cpu", "gpu")
+GPU_BACKENDS = ("optix", "cuda", "hip", "oneapi", "metal")  # in the order `device: auto` tries them
+
+
 class RenderSpec(Strict):
+    """How Cycles renders: a `quality` preset fills `samples`, `noise_threshold` and `denoise` left unset."""
+
     engine: Literal["cycles", "workbench"] = "cycles"
-    samples: int = Field(16, ge=1, le=4096)
-    denoise: bool = False
+    quality: Literal[tuple(QUALITY_PRESETS)] = "standard"  # type: ignore[valid-type]
+    samples: int = Field(16, ge=1, le=4096, description="samples per pixel; with adaptive sampling, the cap")
+    noise_threshold: float = Field(0.05, ge=0, le=1, description="adaptive sampling threshold; 0 renders every sample")
+    denoise: bool = Field(True, description="OpenImageDenoise with albedo and normal guides")
+    device: Literal[DEVICES] = "auto"  # type: ignore[valid-type]
+    gpu_backend: Literal[GPU_BACKENDS] | None = None  # type: ignore[valid-type]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("quality", "standard") in QUALITY_PRESETS:
+            return {**QUALITY_PRESETS[data.get("quality", "standard")], **data}
+        return data
+
+    @model_validator(mode="after")
+    def _backend_needs_gpu(self) -> RenderSpec:
+        if self.gpu_backend is not None and self.device == "cpu":
+            raise ValueError(f"gpu_backend {self.gpu_backend!r} needs device 'gpu' or 'auto' (got device 'cpu')")
+        return self
 
 
 class MaterialSpec(Strict):

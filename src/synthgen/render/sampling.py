@@ -53,6 +53,7 @@ def sample(recipe: Recipe, index: int) -> Scene:
         engine=recipe.render.engine,
         samples=recipe.render.samples,
         denoise=recipe.render.denoise,
+        noise_threshold=recipe.render.noise_threshold,
         objects=tuple(objects[:labelled]),
         distractors=tuple(objects[labelled:]),
         camera=_camera(recipe, objects[:labelled], rng),

@@ -79,6 +79,8 @@ class Scene:
     only catches shadows. `physics_frames` > 0 drops the objects from their `location`s and lets
     them settle first. `passes` asks for extra outputs: `amodal` (each object rendered alone, for
     visibility and amodal masks) and `normals`. `augment_seed` seeds the image's augmentations.
+    `samples` caps the samples per pixel; `noise_threshold` > 0 stops a pixel early once its noise
+    is below it (adaptive sampling); `denoise` runs OpenImageDenoise with albedo and normal guides.
     """
 
     index: int
@@ -103,6 +105,7 @@ class Scene:
     physics_frames: int = 0
     passes: tuple[str, ...] = ()
     augment_seed: int = 0
+    noise_threshold: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

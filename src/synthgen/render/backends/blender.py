@@ -27,10 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from synthgen.errors import InputError
+from synthgen.render.backends.blender_device import Device, use_device
 from synthgen.render.backends.blender_physics import settle
 from synthgen.render.backends.blender_shading import SCENE_MATERIAL, add_light, add_world, paint, paint_surface
 from synthgen.render.backends.composite import composite, cover
-from synthgen.render.scene import Render, Scene, SceneObject
+from synthgen.render.scene import Render, RenderOrigin, Scene, SceneObject
 
 PRIMITIVE_OPS = {
     "cube": ("primitive_cube_add", {}),
@@ -56,11 +57,14 @@ class AssetError(InputError):
 
 
 class BlenderBackend:
-    """Renders Scenes with Blender, reusing one Blender session."""
+    """Renders Scenes with Blender, reusing one Blender session.
+
+    `device`, `gpu_backend`: as in a recipe's `render:`; `slot`: this worker's GPU (see blender_device).
+    """
 
     name = "blender"
 
-    def __init__(self, threads: int = 0):
+    def __init__(self, threads: int = 0, device: str = "cpu", gpu_backend: str | None = None, slot: int | None = None, where: str = "recipe"):
         forget_inherited_blender_paths()
         import bpy
 
@@ -70,6 +74,7 @@ class BlenderBackend:
         # removed on close() or, in workers that never call it, when the process exits
         self._remove_workdir = weakref.finalize(self, shutil.rmtree, self.workdir, ignore_errors=True)
         bpy.ops.wm.read_factory_settings(use_empty=True)
+        self.device: Device = use_device(bpy, device, gpu_backend, slot, where)
         self.meshes: dict[str, object] = {}
         self.labelled: list = []
         self.others: list = []
@@ -83,14 +88,15 @@ class BlenderBackend:
             self._clear()
             self._build(scene)
             self._configure(scene)
-            rgb_path = self._render_to(scene.engine, "rgb.png", scene.samples)
+            rgb_path = self._render_to(scene.engine, "rgb.png")
             data_path = self._save("data.exr") if scene.engine == "cycles" else self._render_data("data.exr")
             instance_map, depth, normals = _read_passes(data_path, normals="normals" in scene.passes)
             rgb = read_png(rgb_path)
             amodal = self._amodal_masks() if "amodal" in scene.passes else None
         if scene.background:
             rgb = composite(rgb, cover(scene.background, scene.width, scene.height, scene.background_offset))
-        return Render(rgb, instance_map, depth, amodal=amodal, truncated=self._truncated(scene), normals=normals)
+        origin = RenderOrigin(extra={"device": self.device.describe()})
+        return Render(rgb, instance_map, depth, amodal=amodal, truncated=self._truncated(scene), normals=normals, origin=origin)
 
     # --- scene building -------------------------------------------------------------------
     def _clear(self) -> None:
@@ -207,10 +213,10 @@ class BlenderBackend:
         render.use_persistent_data = False
         render.film_transparent = scene.background is not None
         cycles = self.bpy.context.scene.cycles
-        cycles.device = "CPU"
+        cycles.device = "GPU" if self.device.is_gpu else "CPU"
         cycles.seed = scene.index
         cycles.use_animated_seed = False
-        cycles.use_denoising = scene.denoise
+        _sampling(cycles, scene.samples, scene.noise_threshold, scene.denoise, self.device.is_gpu)
         cycles.max_bounces = 12
         view_layer = self.bpy.context.scene.view_layers[0]
         view_layer.use_pass_object_index = True
@@ -219,22 +225,24 @@ class BlenderBackend:
         shading = self.bpy.context.scene.display.shading
         shading.light, shading.color_type = "STUDIO", "MATERIAL"
 
-    def _render_to(self, engine: str, file_name: str, samples: int) -> Path:
+    def _render_to(self, engine: str, file_name: str) -> Path:
         scene = self.bpy.context.scene
         scene.render.engine = {"cycles": "CYCLES", "workbench": "BLENDER_WORKBENCH"}[engine]
-        scene.cycles.samples = samples
         self.bpy.ops.render.render(write_still=False)
         return self._save(file_name)
 
     def _render_data(self, file_name: str) -> Path:
-        """A one-sample, zero-bounce Cycles render without the world (no lighting needed) for its data passes."""
+        """A one-sample, zero-bounce, undenoised Cycles render without the world (no lighting needed) for its data passes."""
         scene = self.bpy.context.scene
+        cycles = scene.cycles
         world, scene.world = scene.world, None
-        bounces, scene.cycles.max_bounces = scene.cycles.max_bounces, 0
+        kept = cycles.max_bounces, cycles.samples, cycles.use_adaptive_sampling, cycles.use_denoising
+        cycles.max_bounces, cycles.samples, cycles.use_adaptive_sampling, cycles.use_denoising = 0, 1, False, False
         try:
-            return self._render_to("cycles", file_name, samples=1)
+            return self._render_to("cycles", file_name)
         finally:
-            scene.world, scene.cycles.max_bounces = world, bounces
+            scene.world = world
+            cycles.max_bounces, cycles.samples, cycles.use_adaptive_sampling, cycles.use_denoising = kept
 
     def _amodal_masks(self) -> dict[int, np.ndarray]:
         """Each labelled object's mask with everything else hidden (one data render per object)."""
@@ -282,6 +290,19 @@ class BlenderBackend:
         path = self.workdir / file_name
         self.bpy.data.images["Render Result"].save_render(str(path), scene=scene)
         return path
+
+
+def _sampling(cycles, samples: int, noise_threshold: float, denoise: bool, gpu: bool) -> None:
+    """Samples (the cap), adaptive sampling (off at threshold 0) and OpenImageDenoise with albedo and normal guides."""
+    cycles.samples = samples
+    cycles.use_adaptive_sampling = noise_threshold > 0
+    cycles.adaptive_threshold = noise_threshold
+    cycles.adaptive_min_samples = 0  # Cycles' own choice for the threshold
+    cycles.use_denoising = denoise
+    cycles.denoiser = "OPENIMAGEDENOISE"
+    cycles.denoising_input_passes = "RGB_ALBEDO_NORMAL"
+    cycles.denoising_prefilter = "ACCURATE"
+    cycles.denoising_use_gpu = gpu
 
 
 @contextmanager

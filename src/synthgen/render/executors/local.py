@@ -6,6 +6,7 @@ import multiprocessing
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from synthgen.render.executors import TaskOutcome, attempt_batch, held_task, hold_task
@@ -30,13 +31,21 @@ def run_local(task: RenderTask, indices: list[int], workers: int) -> Iterator[Ta
             task.close()
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=hold_task, initargs=(task,)) as pool:
+    slots = context.Value("i", 0)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(task, slots)) as pool:
         futures = {pool.submit(_run_in_worker, batch): batch for batch in batches}
         for future in as_completed(futures):
             try:
                 yield from future.result()
             except BrokenProcessPool as error:
                 yield from ((index, None, f"worker process died: {error}") for index in futures[future])
+
+
+def _start_worker(task: RenderTask, slots) -> None:
+    """Hold `task` with the next free slot: worker i (0, 1, ...) renders on GPU i when it renders on GPUs."""
+    with slots.get_lock():
+        slot, slots.value = slots.value, slots.value + 1
+    hold_task(replace(task, slot=slot))
 
 
 def _run_in_worker(batch: list[int]) -> list[TaskOutcome]:
