@@ -104,8 +104,6 @@ class BlenderProcBackend:
         _initialise(bpy, self.workdir)
         renderer = self.bproc.renderer
         renderer.set_cpu_threads(threads or os.cpu_count() or 1)
-        renderer.set_noise_threshold(0)
-        renderer.set_denoiser(None)
         renderer.enable_depth_output(activate_antialiasing=False)
         renderer.enable_segmentation_output(map_by=["instance", "category_id", "name"], default_values={"category_id": 0})
         self.categories: dict[str, int] = {}  # BlenderProc `category_id`s, in order of first appearance
@@ -129,6 +127,8 @@ class BlenderProcBackend:
         if scene.physics_frames:
             self._settle(bodies, ground, scene.physics_frames)
         bproc.renderer.set_max_amount_of_samples(scene.samples)
+        bproc.renderer.set_noise_threshold(scene.noise_threshold)
+        bproc.renderer.set_denoiser("INTEL" if scene.denoise else None)  # BlenderProc's OpenImageDenoise node
         bpy.context.scene.cycles.seed = scene.index
         bproc.renderer.set_output_format(enable_transparency=scene.background is not None)
         # verbose: its quiet mode points fd 1 at a pipe drained by a progress-bar thread, which
@@ -198,6 +198,7 @@ class BlenderProcBackend:
 
     def _set_world(self, scene: Scene) -> None:
         if scene.hdri:
+            self.bpy.context.scene.world.use_nodes = True  # after clean_up the world has no node tree yet
             rotation = [0.0, 0.0, math.radians(scene.hdri_rotation)]
             self.bproc.world.set_world_background_hdr_img(scene.hdri, strength=scene.world_strength, rotation_euler=rotation)
         else:
@@ -219,7 +220,7 @@ class BlenderProcBackend:
             body.enable_rigidbody(active=True, collision_shape="CONVEX_HULL", collision_margin=0.001, friction=0.8)
         if ground is not None:
             ground.enable_rigidbody(active=False, collision_shape="MESH", collision_margin=0.001)
-        seconds = frames / self.bpy.context.scene.render.fps
+        seconds = frames / self.bpy.context.scene.render.fps  # BlenderProc needs max > min: one frame more at most
         self.bproc.object.simulate_physics_and_fix_final_poses(
-            min_simulation_time=seconds, max_simulation_time=seconds, check_object_interval=1
+            min_simulation_time=seconds, max_simulation_time=seconds + 1 / self.bpy.context.scene.render.fps, check_object_interval=1
         )
