@@ -117,12 +117,44 @@ class DistractorSpec(Strict):
     material: MaterialSpec = MaterialSpec()
 
 
+class DepthOfFieldSpec(Strict):
+    """A thin-lens camera focused on one labelled object (picked at random per image)."""
+
+    fstop: PositiveNumber = Field(parse([1.4, 8.0]), description="f-number: smaller is blurrier")
+
+    @field_validator("fstop")
+    @classmethod
+    def _open_aperture(cls, value: Any) -> Any:
+        if value.bounds[0] <= 0:
+            raise ValueError(f"fstop must be > 0, got {value.bounds[0]:g}")
+        return value
+
+
+class MotionBlurSpec(Strict):
+    """Blur from objects and the camera moving while the shutter is open (24 frames per second)."""
+
+    shutter: PositiveNumber = Field(parse([0.2, 0.6]), description="open time, in frames")
+    object_speed: PositiveNumber = Field(parse([0.0, 0.3]), description="m/s, each object, horizontal, random direction")
+    camera_speed: PositiveNumber = Field(parse([0.0, 0.2]), description="m/s, random direction")
+
+    @field_validator("shutter")
+    @classmethod
+    def _shutter_range(cls, value: Any) -> Any:
+        low, high = value.bounds
+        if low <= 0 or high > 2:
+            raise ValueError(f"shutter must stay within (0, 2] frames, got [{low:g}, {high:g}]")
+        return value
+
+
 class CameraSpec(Strict):
     distance: PositiveNumber = parse([4.0, 8.0])
     elevation: Number = parse([15.0, 60.0])
     azimuth: Number = parse([0.0, 360.0])
     focal_length: PositiveNumber = parse(35.0)
     jitter: PositiveNumber = Field(parse(0.0), description="look-at point moved up to this many metres per axis")
+    depth_of_field: DepthOfFieldSpec | None = None
+    motion_blur: MotionBlurSpec | None = None
+    exposure: Number = Field(parse(0.0), description="stops brighter (+) or darker (-) than the scene's light")
 
     @field_validator("elevation")
     @classmethod

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from synthgen.errors import InputError
+from synthgen.render.backends.blender_camera import add_camera, apply_realism, sharp
 from synthgen.render.backends.blender_device import Device, use_device
 from synthgen.render.backends.blender_physics import settle
 from synthgen.render.backends.blender_shading import SCENE_MATERIAL, add_light, add_world, paint, paint_surface
@@ -89,7 +90,8 @@ class BlenderBackend:
             self._build(scene)
             self._configure(scene)
             rgb_path = self._render_to(scene.engine, "rgb.png")
-            data_path = self._save("data.exr") if scene.engine == "cycles" else self._render_data("data.exr")
+            sharp_colour = scene.engine == "cycles" and scene.camera.sharp  # else the data passes need their own render
+            data_path = self._save("data.exr") if sharp_colour else self._render_data("data.exr")
             instance_map, depth, normals = _read_passes(data_path, normals="normals" in scene.passes)
             rgb = read_png(rgb_path)
             amodal = self._amodal_masks() if "amodal" in scene.passes else None
@@ -102,7 +104,7 @@ class BlenderBackend:
     def _clear(self) -> None:
         """Remove what the last Scene made; cached meshes and the materials they brought stay."""
         bpy = self.bpy
-        for collection in (bpy.data.objects, bpy.data.lights, bpy.data.cameras, bpy.data.worlds):
+        for collection in (bpy.data.objects, bpy.data.lights, bpy.data.cameras, bpy.data.worlds, bpy.data.actions):
             for block in list(collection):
                 collection.remove(block)
         for material in [m for m in bpy.data.materials if m.get(SCENE_MATERIAL)]:
@@ -123,9 +125,11 @@ class BlenderBackend:
         self.others += [self._add_scene_object(obj, f"distractor.{i}") for i, obj in enumerate(scene.distractors)]
         for i, light in enumerate(scene.lights):
             add_light(bpy, i, light, self._link)
-        self._add_camera(scene)
+        add_camera(bpy, scene, self._link)
+        bodies = self.labelled + self.others[1 if ground else 0 :]
         if scene.physics_frames:
-            settle(bpy, self.labelled + self.others[1 if ground else 0 :], ground, scene.physics_frames)
+            settle(bpy, bodies, ground, scene.physics_frames)
+        apply_realism(bpy, scene, list(zip(bodies, [o.velocity for o in (*scene.objects, *scene.distractors)])))
 
     def _add_scene_object(self, obj: SceneObject, name: str):
         blender_object = self._add_object(name, self._mesh(obj.mesh), obj.instance_id)
@@ -143,19 +147,6 @@ class BlenderBackend:
     def _link(self, blender_object):
         self.bpy.context.scene.collection.objects.link(blender_object)
         return blender_object
-
-    def _add_camera(self, scene: Scene) -> None:
-        from mathutils import Vector
-
-        bpy = self.bpy
-        data = bpy.data.cameras.new("camera")
-        data.lens, data.sensor_width = scene.camera.focal_length, 36.0
-        data.clip_start, data.clip_end = 0.01, 1000.0
-        camera = self._link(bpy.data.objects.new("camera", data))
-        camera.location = scene.camera.location
-        direction = Vector(scene.camera.look_at) - Vector(scene.camera.location)
-        camera.rotation_euler = direction.to_track_quat("-Z", "Y").to_euler()
-        bpy.context.scene.camera = camera
 
     # --- meshes -----------------------------------------------------------------------------
     def _mesh(self, key: str):
@@ -239,7 +230,8 @@ class BlenderBackend:
         kept = cycles.max_bounces, cycles.samples, cycles.use_adaptive_sampling, cycles.use_denoising
         cycles.max_bounces, cycles.samples, cycles.use_adaptive_sampling, cycles.use_denoising = 0, 1, False, False
         try:
-            return self._render_to("cycles", file_name)
+            with sharp(self.bpy):
+                return self._render_to("cycles", file_name)
         finally:
             scene.world = world
             cycles.max_bounces, cycles.samples, cycles.use_adaptive_sampling, cycles.use_denoising = kept
