@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from helpers import psnr
 from recipes import tiny_recipe_data, write_recipe
 
 from synthgen.errors import RecipeError
@@ -88,3 +89,34 @@ def test_exposure_brightens_by_stops(backend, tmp_path):
     scene = replace(sample(load_recipe(write_recipe(tmp_path)), 1), samples=4, passes=())
     dark, plain, bright = (backend.render(replace(scene, camera=replace(scene.camera, exposure=e))).rgb for e in (-1.0, 0.0, 1.0))
     assert dark.mean() < plain.mean() < bright.mean()
+
+
+def test_shading_a_photo_by_one_leaves_it_byte_for_byte():
+    from paths import BACKGROUNDS
+
+    from synthgen.render.backends.composite import cover, shade
+
+    photo = cover(str(BACKGROUNDS[0]), 64, 48, (0.5, 0.5))
+    assert np.array_equal(shade(photo, np.ones((48, 64, 3), np.float32)), photo)
+    darker = shade(photo, np.full((48, 64, 3), 0.25, np.float32))
+    assert (darker <= photo).all() and (darker[photo > 40] < photo[photo > 40]).all()
+
+
+def test_soft_shadows_over_a_photo_are_clean_at_few_samples(backend):
+    from paths import BACKGROUNDS
+    from scene_builders import cube
+    from scene_builders import scene as build
+
+    from synthgen.render.backends.composite import cover
+    from synthgen.render.scene import Light
+
+    soft = Light(kind="area", location=(2.0, -3.0, 5.0), energy=1500.0, color=(1.0, 1.0, 1.0), size=3.0)
+    photographed = build([cube(1), cube(2, x=1.5, y=1.0)], background=str(BACKGROUNDS[0]), lights=(soft,), passes=())
+    reference = backend.render(replace(photographed, samples=64))  # the test's one render over 8 samples
+    few = backend.render(replace(photographed, samples=8, noise_threshold=0.05, denoise=True))
+    photo = cover(str(BACKGROUNDS[0]), 64, 48, (0.5, 0.5))
+    ground = reference.instance_map == 0
+    shadowed = ground & (reference.rgb.astype(int).sum(axis=-1) < 0.8 * photo.astype(int).sum(axis=-1))
+    assert shadowed.sum() > 20  # the cubes' shadows darken the photo
+    # 44.7 dB here; shadows from the Combined pass's alpha (before the Shadow Catcher pass): 40.0 dB
+    assert psnr(few.rgb[ground], reference.rgb[ground]) > 42

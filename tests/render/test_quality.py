@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import psnr
 from recipes import tiny_recipe_data, write_recipe
 
 from synthgen.errors import RecipeError
@@ -73,11 +74,6 @@ def test_labels_are_byte_identical_between_quality_presets(tmp_path):
     assert '"amodal_segmentation"' in draft[0] and len(draft[1]) == 2
     pixels = [(folders[q] / "images" / "000000.png").read_bytes() for q in ("draft", "final")]
     assert pixels[0] != pixels[1]  # the presets did change the picture
-
-
-def psnr(image: np.ndarray, reference: np.ndarray) -> float:
-    error = np.mean((image.astype(np.float64) - reference.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0**2 / error))
 
 
 @pytest.fixture(scope="module")

@@ -90,13 +90,16 @@ class BlenderBackend:
             self._build(scene)
             self._configure(scene)
             rgb_path = self._render_to(scene.engine, "rgb.png")
-            sharp_colour = scene.engine == "cycles" and scene.camera.sharp  # else the data passes need their own render
-            data_path = self._save("data.exr") if sharp_colour else self._render_data("data.exr")
+            cycles = scene.engine == "cycles"
+            colour = self._save("colour.exr") if cycles and (scene.camera.sharp or scene.background) else None
+            # the colour render's data passes are the labels' only when nothing blurred them
+            data_path = colour if colour and scene.camera.sharp else self._render_data("data.exr")
             instance_map, depth, normals = _read_passes(data_path, normals="normals" in scene.passes)
             rgb = read_png(rgb_path)
             amodal = self._amodal_masks() if "amodal" in scene.passes else None
         if scene.background:
-            rgb = composite(rgb, cover(scene.background, scene.width, scene.height, scene.background_offset))
+            shadow = _read_shadow(colour) if colour else None
+            rgb = composite(rgb, cover(scene.background, scene.width, scene.height, scene.background_offset), shadow)
         origin = RenderOrigin(extra={"device": self.device.describe()})
         return Render(rgb, instance_map, depth, amodal=amodal, truncated=self._truncated(scene), normals=normals, origin=origin)
 
@@ -213,6 +216,7 @@ class BlenderBackend:
         view_layer.use_pass_object_index = True
         view_layer.use_pass_z = True
         view_layer.use_pass_normal = "normals" in scene.passes
+        view_layer.cycles.use_pass_shadow_catcher = scene.background is not None  # Combined then holds no shadow
         shading = self.bpy.context.scene.display.shading
         shading.light, shading.color_type = "STUDIO", "MATERIAL"
 
@@ -353,6 +357,14 @@ def read_png(path: Path) -> np.ndarray:
 
     with Image.open(path) as image:
         return np.asarray(image.convert("RGBA" if image.mode in ("RGBA", "LA") else "RGB")).copy()
+
+
+def _read_shadow(path: Path) -> np.ndarray:
+    """The Shadow Catcher pass (HxWx3 float32, linear factor for the photo) of a multilayer EXR."""
+    import OpenEXR
+
+    with OpenEXR.File(str(path)) as exr:
+        return np.asarray(exr.parts[0].channels["ViewLayer.Shadow Catcher"].pixels, dtype=np.float32)
 
 
 def _read_passes(path: Path, normals: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
