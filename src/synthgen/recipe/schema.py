@@ -266,12 +266,6 @@ class Recipe(Strict):
         return classes
 
     @model_validator(mode="after")
-    def _backend_can_label(self) -> Recipe:
-        if self.backend == "blenderproc" and (self.labels.amodal or self.labels.min_visibility > 0):
-            raise ValueError("labels.amodal and labels.min_visibility need backend 'blender' (blenderproc renders no amodal masks)")
-        return self
-
-    @model_validator(mode="after")
     def _diffusion_fits(self) -> Recipe:
         if self.backend == "diffusion" and self.diffusion is None:
             raise ValueError("backend 'diffusion' needs a 'diffusion:' block")

@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from synthgen.errors import InputError
-from synthgen.render.backends.blender_camera import add_camera, apply_realism, sharp
+from synthgen.render.backends.blender_camera import add_camera, apply_realism
 from synthgen.render.backends.blender_device import Device, use_device
+from synthgen.render.backends.blender_passes import data_render, lone_masks, read_passes, read_png, read_shadow, save_result, truncated_ids
 from synthgen.render.backends.blender_physics import settle
 from synthgen.render.backends.blender_shading import SCENE_MATERIAL, add_light, add_world, paint, paint_surface
 from synthgen.render.backends.composite import composite, cover
@@ -91,17 +92,18 @@ class BlenderBackend:
             self._configure(scene)
             rgb_path = self._render_to(scene.engine, "rgb.png")
             cycles = scene.engine == "cycles"
-            colour = self._save("colour.exr") if cycles and (scene.camera.sharp or scene.background) else None
+            colour = save_result(self.bpy, self.workdir / "colour.exr") if cycles and (scene.camera.sharp or scene.background) else None
             # the colour render's data passes are the labels' only when nothing blurred them
-            data_path = colour if colour and scene.camera.sharp else self._render_data("data.exr")
-            instance_map, depth, normals = _read_passes(data_path, normals="normals" in scene.passes)
+            data_path = colour if colour and scene.camera.sharp else data_render(self.bpy, self.workdir / "data.exr")
+            instance_map, depth, normals = read_passes(data_path, normals="normals" in scene.passes)
             rgb = read_png(rgb_path)
-            amodal = self._amodal_masks() if "amodal" in scene.passes else None
+            amodal = lone_masks(self.bpy, self.labelled, self.labelled + self.others, self.workdir) if "amodal" in scene.passes else None
+            truncated = truncated_ids(self.bpy, scene, self.labelled)
         if scene.background:
-            shadow = _read_shadow(colour) if colour else None
+            shadow = read_shadow(colour) if colour else None
             rgb = composite(rgb, cover(scene.background, scene.width, scene.height, scene.background_offset), shadow)
         origin = RenderOrigin(extra={"device": self.device.describe()})
-        return Render(rgb, instance_map, depth, amodal=amodal, truncated=self._truncated(scene), normals=normals, origin=origin)
+        return Render(rgb, instance_map, depth, amodal=amodal, truncated=truncated, normals=normals, origin=origin)
 
     # --- scene building -------------------------------------------------------------------
     def _clear(self) -> None:
@@ -132,7 +134,7 @@ class BlenderBackend:
         bodies = self.labelled + self.others[1 if ground else 0 :]
         if scene.physics_frames:
             settle(bpy, bodies, ground, scene.physics_frames)
-        apply_realism(bpy, scene, list(zip(bodies, [o.velocity for o in (*scene.objects, *scene.distractors)])))
+        apply_realism(bpy, scene, list(zip(bodies, [o.velocity for o in (*scene.objects, *scene.distractors)], strict=True)))
 
     def _add_scene_object(self, obj: SceneObject, name: str):
         blender_object = self._add_object(name, self._mesh(obj.mesh), obj.instance_id)
@@ -224,69 +226,7 @@ class BlenderBackend:
         scene = self.bpy.context.scene
         scene.render.engine = {"cycles": "CYCLES", "workbench": "BLENDER_WORKBENCH"}[engine]
         self.bpy.ops.render.render(write_still=False)
-        return self._save(file_name)
-
-    def _render_data(self, file_name: str) -> Path:
-        """A one-sample, zero-bounce, undenoised Cycles render without the world (no lighting needed) for its data passes."""
-        scene = self.bpy.context.scene
-        cycles = scene.cycles
-        world, scene.world = scene.world, None
-        kept = cycles.max_bounces, cycles.samples, cycles.use_adaptive_sampling, cycles.use_denoising
-        cycles.max_bounces, cycles.samples, cycles.use_adaptive_sampling, cycles.use_denoising = 0, 1, False, False
-        try:
-            with sharp(self.bpy):
-                return self._render_to("cycles", file_name)
-        finally:
-            scene.world = world
-            cycles.max_bounces, cycles.samples, cycles.use_adaptive_sampling, cycles.use_denoising = kept
-
-    def _amodal_masks(self) -> dict[int, np.ndarray]:
-        """Each labelled object's mask with everything else hidden (one data render per object)."""
-        everything = self.labelled + self.others
-        masks = {}
-        try:
-            for alone in self.labelled:
-                for blender_object in everything:
-                    blender_object.hide_render = blender_object is not alone
-                instance_map = _read_passes(self._render_data("alone.exr"))[0]
-                masks[alone.pass_index] = instance_map == alone.pass_index
-        finally:
-            for blender_object in everything:
-                blender_object.hide_render = False
-        return masks
-
-    def _truncated(self, scene: Scene) -> frozenset[int]:
-        """Ids of labelled objects with a vertex outside the frame (or behind the camera)."""
-        camera = self.bpy.context.scene.camera
-        depsgraph = self.bpy.context.evaluated_depsgraph_get()
-        view = np.array(camera.calc_matrix_camera(depsgraph, x=scene.width, y=scene.height)) @ np.array(
-            camera.matrix_world.inverted()
-        )
-        truncated = set()
-        for blender_object in self.labelled:
-            mesh = blender_object.data
-            coords = np.empty(len(mesh.vertices) * 3, dtype=np.float64)
-            mesh.vertices.foreach_get("co", coords)
-            points = np.c_[coords.reshape(-1, 3), np.ones(len(mesh.vertices))]
-            clip = points @ (view @ np.array(blender_object.matrix_world)).T
-            w = clip[:, 3]
-            if (w <= 0).any() or (np.abs(clip[:, :2]) > w[:, None]).any():
-                truncated.add(blender_object.pass_index)
-        return frozenset(truncated)
-
-    def _save(self, file_name: str) -> Path:
-        """Save the current render result as PNG (RGB, or RGBA with a transparent film) or multilayer EXR."""
-        scene = self.bpy.context.scene
-        settings = scene.render.image_settings
-        if file_name.endswith(".exr"):
-            settings.file_format, settings.color_depth, settings.exr_codec = "OPEN_EXR_MULTILAYER", "32", "ZIP"
-        else:
-            mode = "RGBA" if scene.render.film_transparent else "RGB"
-            settings.file_format, settings.color_mode, settings.color_depth = "PNG", mode, "8"
-        path = self.workdir / file_name
-        self.bpy.data.images["Render Result"].save_render(str(path), scene=scene)
-        return path
-
+        return save_result(self.bpy, self.workdir / file_name)
 
 def _sampling(cycles, samples: int, noise_threshold: float, denoise: bool, gpu: bool) -> None:
     """Samples (the cap), adaptive sampling (off at threshold 0) and OpenImageDenoise with albedo and normal guides."""
@@ -349,36 +289,3 @@ def normalise_mesh(mesh, flat: bool = False) -> None:
     size = float((high - low).max()) or 1.0
     centre = Vector(((low[0] + high[0]) / 2, (low[1] + high[1]) / 2, low[2] if not flat else (low[2] + high[2]) / 2))
     mesh.transform(Matrix.Diagonal((1 / size, 1 / size, 1 / size, 1.0)) @ Matrix.Translation(-centre))
-
-
-def read_png(path: Path) -> np.ndarray:
-    """HxWx3 (or HxWx4 when saved with alpha) uint8."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGBA" if image.mode in ("RGBA", "LA") else "RGB")).copy()
-
-
-def _read_shadow(path: Path) -> np.ndarray:
-    """The Shadow Catcher pass (HxWx3 float32, linear factor for the photo) of a multilayer EXR."""
-    import OpenEXR
-
-    with OpenEXR.File(str(path)) as exr:
-        return np.asarray(exr.parts[0].channels["ViewLayer.Shadow Catcher"].pixels, dtype=np.float32)
-
-
-def _read_passes(path: Path, normals: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Instance ids (object-index pass), depth and (when asked) normals from a multilayer EXR."""
-    import OpenEXR
-
-    with OpenEXR.File(str(path)) as exr:
-        channels = exr.parts[0].channels
-        index = channels["ViewLayer.IndexOB.X"].pixels
-        depth = channels["ViewLayer.Depth.Z"].pixels.astype(np.float32)
-        normal = np.dstack([channels[f"ViewLayer.Normal.{axis}"].pixels for axis in "XYZ"]) if normals else None
-    depth = np.where(depth >= 1e9, np.inf, depth).astype(np.float32)
-    if normal is not None:  # averaged over samples: rescale to unit length, and keep to the first sample's hits
-        length = np.linalg.norm(normal, axis=-1, keepdims=True)
-        normal = np.where(np.isfinite(depth)[..., None] & (length > 0), normal / np.maximum(length, 1e-12), 0.0)
-        normal = normal.astype(np.float32)
-    return np.rint(index).astype(np.int32), depth, normal

@@ -17,7 +17,8 @@ one place that knows how to use it from a plain Python with the `bpy` wheel:
 `load_blenderproc()` checks the versions it was written for and fails loudly on any other pair.
 Labels come from the object-index pass, as in the Blender backend: BlenderProc's `instance`
 segmentation map is that pass, and we give labelled objects their `instance_id` as pass index.
-Amodal masks and truncation are not computed here (use `backend: blender` for visibility).
+Visibility, amodal masks and truncation are computed as the Blender backend does
+(`blender_passes`: one lone data render per labelled object, plain bpy, after BlenderProc's render).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import numpy as np
 
 from synthgen.errors import BackendError
 from synthgen.render.backends.blender import GROUND_SIZE, PRIMITIVE_OPS, forget_inherited_blender_paths, normalise_mesh
+from synthgen.render.backends.blender_passes import lone_masks, truncated_ids
 from synthgen.render.backends.composite import composite, cover
 from synthgen.render.scene import Render, Scene, SceneObject
 
@@ -140,7 +142,17 @@ class BlenderProcBackend:
         depth = np.asarray(data["depth"][0], dtype=np.float32)
         depth = np.where(depth >= NO_HIT_DEPTH, np.inf, depth).astype(np.float32)
         instance_map = np.asarray(data["instance_segmaps"][0]).astype(np.int32)
-        return Render(rgb=rgb, instance_map=instance_map, depth=depth)
+        amodal, truncated = self._visibility(scene, [b.blender_obj for b in bodies], ground)
+        return Render(rgb=rgb, instance_map=instance_map, depth=depth, amodal=amodal, truncated=truncated)
+
+    def _visibility(self, scene: Scene, meshes: list, ground) -> tuple[dict[int, np.ndarray] | None, frozenset[int]]:
+        """Amodal masks (when the Scene asks) and truncated ids of the labelled objects, at BlenderProc's camera frame."""
+        bpy = self.bpy
+        bpy.context.scene.frame_set(bpy.context.scene.frame_start)  # BlenderProc keys its camera pose at frame_start
+        labelled = meshes[: len(scene.objects)]
+        everything = meshes + ([ground.blender_obj] if ground is not None else [])
+        amodal = lone_masks(bpy, labelled, everything, self.workdir) if "amodal" in scene.passes else None
+        return amodal, truncated_ids(bpy, scene, labelled)
 
     def _add(self, obj: SceneObject, name: str):
         shape = obj.mesh.split(":", 1)[1] if obj.mesh.startswith("primitive:") else None
