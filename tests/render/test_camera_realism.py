@@ -54,15 +54,6 @@ def test_bad_realism_fields_fail_with_the_field_path(tmp_path):
         assert str(caught.value) == f"{tmp_path / 'tiny.yaml'}: {expected}"
 
 
-@pytest.fixture(scope="module")
-def backend():
-    from synthgen.render.backends.blender import BlenderBackend
-
-    instance = BlenderBackend(threads=1)
-    yield instance
-    instance.close()
-
-
 def sharpness(rgb: np.ndarray) -> float:
     """Mean absolute Laplacian of the grey image: lower is blurrier."""
     grey = rgb[..., :3].astype(np.float64).mean(axis=-1)

@@ -76,15 +76,6 @@ def test_labels_are_byte_identical_between_quality_presets(tmp_path):
     assert pixels[0] != pixels[1]  # the presets did change the picture
 
 
-@pytest.fixture(scope="module")
-def backend():
-    from synthgen.render.backends.blender import BlenderBackend
-
-    instance = BlenderBackend(threads=1)
-    yield instance
-    instance.close()
-
-
 def test_the_denoiser_brings_a_few_samples_closer_to_a_many_sample_reference(backend, tmp_path):
     scene = replace(sample(load_recipe(write_recipe(tmp_path)), 0), passes=())
     reference = backend.render(replace(scene, samples=64, noise_threshold=0.0, denoise=False))  # the one render over 8 samples
