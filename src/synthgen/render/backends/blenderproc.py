@@ -37,7 +37,7 @@ from synthgen.errors import BackendError
 from synthgen.render.backends.blender import GROUND_SIZE, PRIMITIVE_OPS, forget_inherited_blender_paths, normalise_mesh
 from synthgen.render.backends.blender_passes import lone_masks, truncated_ids
 from synthgen.render.backends.composite import composite, cover
-from synthgen.render.scene import Render, Scene, SceneObject
+from synthgen.render.scene import Render, RenderOrigin, Scene, SceneObject
 
 SUPPORTED = {"blenderproc": "2.8.0", "bpy": "4.5"}
 API_MODULES = ("object", "loader", "camera", "renderer", "types", "world", "material", "writer")
@@ -143,7 +143,8 @@ class BlenderProcBackend:
         depth = np.where(depth >= NO_HIT_DEPTH, np.inf, depth).astype(np.float32)
         instance_map = np.asarray(data["instance_segmaps"][0]).astype(np.int32)
         amodal, truncated = self._visibility(scene, [b.blender_obj for b in bodies], ground)
-        return Render(rgb=rgb, instance_map=instance_map, depth=depth, amodal=amodal, truncated=truncated)
+        origin = RenderOrigin(extra={"device": "cpu"})  # set_render_devices(use_only_cpu=True) in _initialise
+        return Render(rgb=rgb, instance_map=instance_map, depth=depth, amodal=amodal, truncated=truncated, origin=origin)
 
     def _visibility(self, scene: Scene, meshes: list, ground) -> tuple[dict[int, np.ndarray] | None, frozenset[int]]:
         """Amodal masks (when the Scene asks) and truncated ids of the labelled objects, at BlenderProc's camera frame."""
