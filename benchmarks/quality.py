@@ -81,7 +81,7 @@ os._exit(0)
 """
 
 BPROC_DEFAULTS = {"samples": 1024, "noise_threshold": 0.01, "denoise": True}
-FACTORY_CYCLES = {"samples": 4096, "noise_threshold": 0.01, "denoise": True}
+FACTORY_CYCLES = {"samples": 4096, "noise_threshold": 0.01, "denoise": True, "denoise_prefilter": "accurate"}
 RAW16 = {"samples": 16, "noise_threshold": 0.0, "denoise": False}
 
 
@@ -138,11 +138,12 @@ def contenders(presets: list[str], only: list[str] | None = None) -> dict[str, t
 
 def measure(recipe: Path, args: argparse.Namespace, folder: Path) -> dict[str, dict[str, float]]:
     reference_settings = {"samples": args.reference_samples, "noise_threshold": 0.0, "denoise": False}
+    table = contenders(args.presets, args.only)
+    backends = {"blenderproc" if contender == "blenderproc" else "blender" for contender, _ in table.values()}
     references = {
         backend: run_child(recipe, backend, reference_settings, args.images, args.threads, folder / f"ref-{backend}")[1]
-        for backend in ("blender", "blenderproc")
+        for backend in sorted(backends)
     }
-    table = contenders(args.presets, args.only)
     seconds: dict[str, list[float]] = {name: [] for name in table}
     quality: dict[str, float] = {}
     for round_ in range(args.rounds):  # interleaved: every contender once per round
@@ -150,7 +151,7 @@ def measure(recipe: Path, args: argparse.Namespace, folder: Path) -> dict[str, d
             times, rgb = run_child(recipe, contender, settings, args.images, args.threads, folder / f"{name}-{round_}")
             seconds[name].append(statistics.median(times))
             reference = references["blenderproc" if contender == "blenderproc" else "blender"]
-            quality[name] = statistics.median(psnr(a, b) for a, b in zip(rgb, reference))
+            quality[name] = statistics.median(psnr(a, b) for a, b in zip(rgb, reference, strict=True))
     return {name: {"s_per_image": round(statistics.median(seconds[name]), 3), "psnr_db": round(quality[name], 2)} for name in table}
 
 

@@ -25,17 +25,20 @@ def render_spec(**render) -> dict:
 
 def test_presets_set_samples_threshold_and_denoise_and_fields_override_them():
     assert QUALITY_PRESETS == {
-        "draft": {"samples": 4, "noise_threshold": 0.1, "denoise": True},
-        "standard": {"samples": 16, "noise_threshold": 0.05, "denoise": True},
-        "final": {"samples": 256, "noise_threshold": 0.01, "denoise": True},
+        "draft": {"samples": 4, "noise_threshold": 0.1, "denoise": True, "denoise_prefilter": "fast"},
+        "standard": {"samples": 8, "noise_threshold": 0.05, "denoise": True, "denoise_prefilter": "fast"},
+        "final": {"samples": 256, "noise_threshold": 0.01, "denoise": True, "denoise_prefilter": "accurate"},
     }
-    common = {"engine": "cycles", "device": "auto", "gpu_backend": None}
-    assert render_spec() == {**common, "quality": "standard", "samples": 16, "noise_threshold": 0.05, "denoise": True}
-    assert render_spec(quality="draft") == {**common, "quality": "draft", "samples": 4, "noise_threshold": 0.1, "denoise": True}
+    common = {"engine": "cycles", "device": "auto", "gpu_backend": None, "denoise": True}
+    fast = {**common, "denoise_prefilter": "fast"}
+    assert render_spec() == {**fast, "quality": "standard", "samples": 8, "noise_threshold": 0.05}
+    assert render_spec(quality="draft") == {**fast, "quality": "draft", "samples": 4, "noise_threshold": 0.1}
     assert render_spec(quality="final", samples=64, denoise=False) == {
-        **common, "quality": "final", "samples": 64, "noise_threshold": 0.01, "denoise": False,
+        **common, "quality": "final", "samples": 64, "noise_threshold": 0.01, "denoise": False, "denoise_prefilter": "accurate",
     }
-    assert render_spec(noise_threshold=0) == {**common, "quality": "standard", "samples": 16, "noise_threshold": 0.0, "denoise": True}
+    assert render_spec(noise_threshold=0, denoise_prefilter="accurate") == {
+        **common, "quality": "standard", "samples": 8, "noise_threshold": 0.0, "denoise_prefilter": "accurate",
+    }
 
 
 def test_bad_quality_fields_fail_with_the_field_path(tmp_path):
@@ -93,8 +96,10 @@ from dataclasses import replace
 from synthgen.recipe import load_recipe
 from synthgen.render.backends.blender import BlenderBackend
 from synthgen.render.sampling import sample
-scene = replace(sample(load_recipe(sys.argv[1]), 1), samples=4, denoise=True, passes=())
-print("HASH", hashlib.sha256(BlenderBackend(threads=int(sys.argv[2])).render(scene).rgb.tobytes()).hexdigest(), flush=True)
+backend = BlenderBackend(threads=int(sys.argv[2]))
+for prefilter in ("fast", "accurate"):
+    scene = replace(sample(load_recipe(sys.argv[1]), 1), samples=4, denoise=True, denoise_prefilter=prefilter, passes=())
+    print("HASH", hashlib.sha256(backend.render(scene).rgb.tobytes()).hexdigest(), flush=True)
 """
 
 
@@ -102,7 +107,10 @@ def test_denoised_pixels_are_the_same_in_another_process_with_the_same_threads(b
     import hashlib
 
     recipe_file = write_recipe(tmp_path)
-    scene = replace(sample(load_recipe(recipe_file), 1), samples=4, denoise=True, passes=())
-    here = hashlib.sha256(backend.render(scene).rgb.tobytes()).hexdigest()
+    here = []
+    for prefilter in ("fast", "accurate"):
+        scene = replace(sample(load_recipe(recipe_file), 1), samples=4, denoise=True, denoise_prefilter=prefilter, passes=())
+        here.append(hashlib.sha256(backend.render(scene).rgb.tobytes()).hexdigest())
+    assert here[0] != here[1]  # the prefilter does change the result
     done = subprocess.run([sys.executable, "-c", DENOISED_HASH, str(recipe_file), "1"], capture_output=True, text=True, check=True)
-    assert [line.split()[1] for line in done.stdout.splitlines() if line.startswith("HASH")] == [here]
+    assert [line.split()[1] for line in done.stdout.splitlines() if line.startswith("HASH")] == here

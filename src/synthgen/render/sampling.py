@@ -54,6 +54,7 @@ def sample(recipe: Recipe, index: int) -> Scene:
         samples=recipe.render.samples,
         denoise=recipe.render.denoise,
         noise_threshold=recipe.render.noise_threshold,
+        denoise_prefilter=recipe.render.denoise_prefilter,
         objects=tuple(objects[:labelled]),
         distractors=tuple(objects[labelled:]),
         camera=_camera(recipe, objects[:labelled], rng),

@@ -99,7 +99,8 @@ class Scene:
     them settle first. `passes` asks for extra outputs: `amodal` (each object rendered alone, for
     visibility and amodal masks) and `normals`. `augment_seed` seeds the image's augmentations.
     `samples` caps the samples per pixel; `noise_threshold` > 0 stops a pixel early once its noise
-    is below it (adaptive sampling); `denoise` runs OpenImageDenoise with albedo and normal guides.
+    is below it (adaptive sampling); `denoise` runs OpenImageDenoise with albedo and normal guides,
+    taken as clean (`denoise_prefilter` "fast") or denoised first ("accurate").
     """
 
     index: int
@@ -125,6 +126,7 @@ class Scene:
     passes: tuple[str, ...] = ()
     augment_seed: int = 0
     noise_threshold: float = 0.0
+    denoise_prefilter: str = "accurate"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

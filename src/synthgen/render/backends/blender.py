@@ -212,7 +212,7 @@ class BlenderBackend:
         cycles.device = "GPU" if self.device.is_gpu else "CPU"
         cycles.seed = scene.index
         cycles.use_animated_seed = False
-        _sampling(cycles, scene.samples, scene.noise_threshold, scene.denoise, self.device.is_gpu)
+        _sampling(cycles, scene, self.device.is_gpu)
         cycles.max_bounces = 12
         view_layer = self.bpy.context.scene.view_layers[0]
         view_layer.use_pass_object_index = True
@@ -228,16 +228,16 @@ class BlenderBackend:
         self.bpy.ops.render.render(write_still=False)
         return save_result(self.bpy, self.workdir / file_name)
 
-def _sampling(cycles, samples: int, noise_threshold: float, denoise: bool, gpu: bool) -> None:
+def _sampling(cycles, scene: Scene, gpu: bool) -> None:
     """Samples (the cap), adaptive sampling (off at threshold 0) and OpenImageDenoise with albedo and normal guides."""
-    cycles.samples = samples
-    cycles.use_adaptive_sampling = noise_threshold > 0
-    cycles.adaptive_threshold = noise_threshold
+    cycles.samples = scene.samples
+    cycles.use_adaptive_sampling = scene.noise_threshold > 0
+    cycles.adaptive_threshold = scene.noise_threshold
     cycles.adaptive_min_samples = 0  # Cycles' own choice for the threshold
-    cycles.use_denoising = denoise
+    cycles.use_denoising = scene.denoise
     cycles.denoiser = "OPENIMAGEDENOISE"
     cycles.denoising_input_passes = "RGB_ALBEDO_NORMAL"
-    cycles.denoising_prefilter = "ACCURATE"
+    cycles.denoising_prefilter = scene.denoise_prefilter.upper()
     cycles.denoising_use_gpu = gpu
 
 
