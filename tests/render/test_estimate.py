@@ -21,7 +21,9 @@ def test_disk_per_image_is_what_a_real_run_of_those_images_writes(tmp_path):
     found = estimate(recipe, count=10, workers=3, images=2, scratch=scratch)
     assert list(scratch.iterdir()) == []  # the sample run is removed
     assert render_dataset(recipe, tmp_path / "real").complete
-    written = sum(p.stat().st_size for p in (tmp_path / "real").rglob("*") if p.is_file() and p.name != "manifest.json")
+    kept = [p for p in (tmp_path / "real").rglob("*") if p.is_file() and p.name != "manifest.json" and ".synthgen" not in p.parts]
+    assert {p.parent.name for p in kept} >= {"images", "semantic", "yolo", "labels"}
+    written = sum(p.stat().st_size for p in kept)
     assert found.bytes_per_image == round(written / 2)
     assert (found.count, found.workers, found.sampled, found.images_per_worker, found.device) == (10, 3, 2, 4, "cpu")
     assert found.disk_bytes == 10 * found.bytes_per_image

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from synthgen.layout import MANIFEST
+from synthgen.layout import MANIFEST, STATE
 from synthgen.recipe import Recipe
 from synthgen.render.backends import preflight
 from synthgen.render.run import RenderTask
@@ -33,7 +33,7 @@ class Estimate:
     sampled: int
     seconds_per_image: float  # median over the sample images
     startup_seconds: float  # starting Blender (paid once by each worker)
-    bytes_per_image: int  # the dataset's files (images, maps, labels, exports, run records) / images
+    bytes_per_image: int  # the dataset's files (images, maps, labels, exports) / images
     device: str
 
     @property
@@ -59,6 +59,11 @@ class Estimate:
         }
 
 
+def dataset_files(root: Path) -> list[Path]:
+    """The files a finished dataset keeps per image: all but manifest.json and the run state (a few hundred bytes each)."""
+    return [p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST and STATE not in p.relative_to(root).parts]
+
+
 def estimate(recipe: Recipe, count: int | None = None, workers: int = 1, images: int = 3, scratch: Path | None = None) -> Estimate:
     """Render `images` sample images of `recipe` (in a folder under `scratch`, removed after) and project `count`."""
     preflight(recipe)
@@ -81,7 +86,7 @@ def estimate(recipe: Recipe, count: int | None = None, workers: int = 1, images:
         finally:
             task.close()
         finalize(output, sampled, {})
-        size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and p.name != MANIFEST)
+        size = sum(p.stat().st_size for p in dataset_files(root))
     return Estimate(
         count=count or recipe.count, workers=workers, threads=threads, sampled=images,
         seconds_per_image=statistics.median(seconds), startup_seconds=startup,
