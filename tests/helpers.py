@@ -14,6 +14,7 @@ from synthgen.labels import Dataset, Instance, Provenance, Sample, categories_fr
 from synthgen.layout import IMAGES
 
 CLASSES = ["square", "disk"]
+COLOURS = {"square": (230, 80, 60), "disk": (60, 200, 230)}
 
 
 def shape_mask(kind: str, size: int, x: int, y: int, r: int) -> np.ndarray:
@@ -23,12 +24,16 @@ def shape_mask(kind: str, size: int, x: int, y: int, r: int) -> np.ndarray:
     return (xx - x) ** 2 + (yy - y) ** 2 <= r * r
 
 
-def make_shapes_dataset(out: Path, count: int, seed: int, size: int = 64, classes: list[str] = CLASSES) -> Dataset:
-    """Write a synthgen dataset folder of `count` images, 1-2 non-overlapping shapes of `classes` each."""
+def make_shapes_dataset(
+    out: Path, count: int, seed: int, size: int = 64, classes: list[str] = CLASSES, source: str = "render",
+    colours: dict[str, tuple[int, int, int]] = COLOURS, noise: int = 80,
+) -> Dataset:  # fmt: skip
+    """Write a synthgen dataset folder of `count` images, 1-2 non-overlapping shapes of `classes` each,
+    on a background of noise up to `noise`; `source` is the images' provenance (a rendered or a real domain)."""
     rng = np.random.default_rng(seed)
     samples = []
     for index in range(count):
-        image = rng.integers(0, 80, (size, size, 3), dtype=np.uint8)
+        image = rng.integers(0, noise, (size, size, 3), dtype=np.uint8)
         instances, taken = [], np.zeros((size, size), dtype=bool)
         for _ in range(int(rng.integers(1, 3))):
             kind = classes[int(rng.integers(0, len(classes)))]
@@ -38,11 +43,11 @@ def make_shapes_dataset(out: Path, count: int, seed: int, size: int = 64, classe
             if (mask & taken).any():
                 continue
             taken |= mask
-            image[mask] = (230, 80, 60) if kind == "square" else (60, 200, 230)
+            image[mask] = colours[kind]
             instances.append(Instance.from_mask(kind, mask))
         name = f"{IMAGES}/{index:06d}.png"
         atomic_write_png(out / name, image)
-        samples.append(Sample(name, size, size, instances, Provenance(source="render", seed=seed, index=index)))
+        samples.append(Sample(name, size, size, instances, Provenance(source=source, seed=seed, index=index)))
     dataset = Dataset(categories=categories_from_names(classes), samples=samples, root=str(out))
     write_labels(dataset, out)
     return dataset

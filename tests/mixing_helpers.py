@@ -57,3 +57,31 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
 
 def load_json(path: Path) -> dict:
     return json.loads(path.read_text())
+
+
+WAREHOUSE = """\
+version: 1
+name: warehouse
+seed: 3
+count: 50
+image: {width: 64, height: 48}
+classes:
+  - name: Forklift
+    asset: meshes/forklift.obj
+    count: [1, 3]
+  - name: pallet
+    primitive: cube
+    count: {choice: [1, 2, 3, 4]}
+  - name: person
+    primitive: cylinder
+    count: 1
+"""
+
+
+def write_warehouse_recipe(root: Path) -> Path:
+    """`root/scenes/warehouse.yaml` (WAREHOUSE) with its one-triangle forklift mesh."""
+    (root / "scenes/meshes").mkdir(parents=True)
+    (root / "scenes/meshes/forklift.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
+    path = root / "scenes/warehouse.yaml"
+    path.write_text(WAREHOUSE)
+    return path

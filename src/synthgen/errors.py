@@ -7,6 +7,14 @@ Rooms raise these classes or their own subclasses of them (`MixError`, `Prelabel
 
 from __future__ import annotations
 
+from typing import Any
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value the user gave, as an error message quotes it (`repr`, long values cut)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 class SynthgenError(Exception):
     """A problem with what the user gave: a recipe, an input, a flag, an output folder."""

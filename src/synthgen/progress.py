@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.progress import Progress, track
@@ -11,12 +11,18 @@ from rich.progress import Progress, track
 T = TypeVar("T")
 
 
-def progress_bar(show: bool = True) -> Progress:
-    """A `Progress` to add tasks to; a no-op when `show` is false or stderr is not a terminal."""
+def progress_bar(show: bool = True, *columns: Any) -> Progress:
+    """A `Progress` (rich's default `columns` unless given) to add tasks to; a no-op when `show` is false or stderr is not a terminal."""
     console = Console(stderr=True)
-    return Progress(console=console, transient=True, disable=not (show and console.is_terminal))
+    return Progress(*columns, console=console, transient=True, disable=not (show and console.is_terminal))
 
 
 def tracked(items: Iterable[T], description: str, enabled: bool) -> Iterator[T]:
     """Iterate `items`, with a bar when `enabled`."""
     return track(items, description=description, disable=not enabled, console=Console(stderr=True))
+
+
+def clock(seconds: float) -> str:
+    """`seconds` as H:MM:SS (an ETA or elapsed time)."""
+    whole = round(max(seconds, 0))
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"

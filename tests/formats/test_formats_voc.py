@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from mixing_helpers import write_dataset
 
+from synthgen.errors import FormatError
 from synthgen.formats.folder import load_dataset
 from synthgen.formats.voc import VocFormatError, read_voc, write_voc
 from synthgen.labels import Provenance
@@ -70,11 +71,11 @@ def test_labelme_class_list_with_background(dataset_folder, tmp_path):
          "a.xml: object[0]: missing <bndbox>"),
         ("<annotation><filename>a.jpg</filename><size><width>5</width><height>5</height></size><object><name>x</name>"
          "<bndbox><xmin>a</xmin><ymin>1</ymin><xmax>2</xmax><ymax>2</ymax></bndbox></object></annotation>",
-         "a.xml: object[0].bndbox: not a number"),
+         "a.xml: object[0].bndbox.xmin: expected a number"),
     ],
 )
 def test_malformed_xml_names_file_and_field(tmp_path, xml, message):
     (tmp_path / "a.xml").write_text(xml)
-    with pytest.raises(VocFormatError) as error:
+    with pytest.raises(FormatError) as error:
         read_voc(tmp_path)
     assert str(error.value).startswith(f"{tmp_path / message.split(':')[0]}:{message.split(':', 1)[1]}")

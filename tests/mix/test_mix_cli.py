@@ -67,7 +67,7 @@ def test_mix_malformed_label_file(cli, inputs, tmp_path):
     (real / "annotations.json").write_text('{"images": [], "categories": [], "annotations": [')
     result = cli("mix", real, "-o", tmp_path / "out")
     assert result.exit_code == 1
-    assert result.output.startswith(f"error: {real / 'annotations.json'}: cannot read COCO JSON")
+    assert result.output.startswith(f"error: {real / 'annotations.json'}: not valid JSON")
     assert len(result.output.strip().splitlines()) == 1
 
 
@@ -105,7 +105,10 @@ def test_convert_round_trips_through_voc_and_yolo(cli, inputs, tmp_path):
     real, _ = inputs
     result = cli("convert", real, "--from", "synthgen", "-o", tmp_path / "a", "--format", "coco,yolo,voc")
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == f"{tmp_path / 'a'}: 10 images, 12 instances"
+    assert result.output.splitlines() == [
+        f"{tmp_path / 'a'}: 10 images, 12 instances",
+        f"{tmp_path / 'a' / 'yolo' / 'data.yaml'}: no validation split: val is the training images",
+    ]
     assert cli("convert", tmp_path / "a/voc", "--from", "voc", "-o", tmp_path / "from_voc").exit_code == 0
     assert boxes_and_names(tmp_path / "from_voc") == boxes_and_names(tmp_path / "a")
     assert cli("convert", tmp_path / "a/yolo", "--from", "yolo", "-o", tmp_path / "from_yolo").exit_code == 0

@@ -7,38 +7,20 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mixing_helpers import write_dataset
+from mixing_helpers import WAREHOUSE, write_dataset, write_warehouse_recipe
+from paths import ASSETS, SCENES
+from typer.testing import CliRunner
 
+from synthgen.cli import app
 from synthgen.labels import Provenance
 from synthgen.mix.plan import count_field, plan_generation, write_plan
 from synthgen.recipe import RecipeError, load_recipe
-
-BASE = """\
-version: 1
-name: warehouse
-seed: 3
-count: 50
-image: {width: 64, height: 48}
-classes:
-  - name: Forklift
-    asset: meshes/forklift.obj
-    count: [1, 3]
-  - name: pallet
-    primitive: cube
-    count: {choice: [1, 2, 3, 4]}
-  - name: person
-    primitive: cylinder
-    count: 1
-"""
+from synthgen.recipe.diffusion import resolve_model
 
 
 @pytest.fixture
 def base_recipe(tmp_path: Path) -> Path:
-    (tmp_path / "scenes/meshes").mkdir(parents=True)
-    (tmp_path / "scenes/meshes/forklift.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
-    path = tmp_path / "scenes/warehouse.yaml"
-    path.write_text(BASE)
-    return path
+    return write_warehouse_recipe(tmp_path)
 
 
 @pytest.fixture
@@ -93,7 +75,84 @@ def test_nothing_short_writes_nothing(real, base_recipe, tmp_path):
 
 def test_bad_base_recipe_fails_with_its_field(real, tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(BASE.replace("count: 50", "count: -1").replace("asset: meshes/forklift.obj", "primitive: cube"))
+    bad.write_text(WAREHOUSE.replace("count: 50", "count: -1").replace("asset: meshes/forklift.obj", "primitive: cube"))
     with pytest.raises(RecipeError, match=r"bad.yaml: count: "):
         write_plan(str(real), bad, tmp_path / "plan.yaml", min_per_class=30)
     assert not (tmp_path / "plan.yaml").exists()
+
+
+EVERY_PATH = """\
+version: 1
+name: paths
+count: 4
+image: {width: 64, height: 48}
+classes:
+  - {name: mug, asset: ../assets/meshes/mug.obj, count: 1, material: {textures: ../assets/textures}}
+  - {name: can, primitive: cylinder, count: 1, material: {textures: ../assets/textures/brick.png}}
+scene:
+  world: {hdri: hdri/studio.hdr}
+  background: {photos: ../assets/backgrounds}
+  distractors: {count: 1, asset: ../assets/meshes, material: {textures: ../assets/textures}}
+diffusion:
+  mode: inpaint
+  model: ./models/base
+  config: stable-diffusion-v1-5/stable-diffusion-inpainting
+  controlnet: ./models/seg
+  backgrounds: ../assets/backgrounds
+  trust: {scorer: clip, model: models/clip}
+"""
+
+
+def _every_path_recipe(root: Path) -> Path:
+    """A recipe naming every kind of path (meshes, textures, HDRI, photos, diffusion models, hub ids)."""
+    for name in ("scenes/models/base", "scenes/models/seg", "scenes/models/clip", "scenes/hdri", "assets"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    (root / "scenes/hdri/studio.hdr").write_bytes(b"#?RADIANCE\n")
+    for name in ("meshes", "textures", "backgrounds"):
+        (root / "assets" / name).symlink_to(ASSETS / name)
+    path = root / "scenes/every_path.yaml"
+    path.write_text(EVERY_PATH)
+    return path
+
+
+def _model_references(recipe) -> list[str]:
+    spec = recipe.diffusion
+    references = [spec.model, spec.config, spec.controlnet[0].model, spec.trust.model]
+    return [resolve_model(reference, recipe.base_dir) for reference in references]
+
+
+def test_plan_rebases_every_path_the_recipe_names(tmp_path, monkeypatch):
+    base = _every_path_recipe(tmp_path)
+    real = write_dataset(tmp_path / "real", ["mug", "can"], [["mug"]] * 2 + [["can"]] * 3, Provenance(source="human"), seed=2)
+    out = tmp_path / "elsewhere/deeper/plan.yaml"
+    write_plan(str(real), base, out, min_per_class=5)
+    (tmp_path / "other").mkdir()
+    monkeypatch.chdir(tmp_path / "other")
+    before, after = load_recipe(base), load_recipe(Path("../elsewhere/deeper/plan.yaml"))
+    assert after.input_files() == before.input_files()
+    assert sorted(after.input_files()) == [
+        "classes[0].asset", "classes[0].material.textures", "classes[1].material.textures",
+        "scene.background.photos", "scene.distractors.asset", "scene.distractors.material.textures", "scene.world.hdri",
+    ]
+    assert _model_references(after) == _model_references(before) == [
+        str(tmp_path / "scenes/models/base"), "stable-diffusion-v1-5/stable-diffusion-inpainting",
+        str(tmp_path / "scenes/models/seg"), str(tmp_path / "scenes/models/clip"),
+    ]
+    data = yaml.safe_load(out.read_text())
+    assert data["scene"]["world"]["hdri"] == "../../scenes/hdri/studio.hdr"
+    assert data["diffusion"]["controlnet"] == "../../scenes/models/seg"
+    assert data["diffusion"]["config"] == "stable-diffusion-v1-5/stable-diffusion-inpainting"
+
+
+def test_documented_plan_of_tabletop_loads_from_another_folder(tmp_path, monkeypatch):
+    """`synthgen plan DATASET --recipe scenes/tabletop.yaml -o elsewhere/plan.yaml`, as docs/mixing.md says."""
+    real = write_dataset(tmp_path / "real", ["mug", "can"], [["mug"]] * 3 + [["can", "can"]] * 4, Provenance(source="human"), seed=3)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["plan", str(real), "--min-per-class", "10", "--recipe", str(SCENES / "tabletop.yaml"), "-o", "elsewhere/plan.yaml"])
+    assert result.exit_code == 0, result.output
+    (tmp_path / "other").mkdir()
+    monkeypatch.chdir(tmp_path / "other")
+    planned, tabletop = load_recipe("../elsewhere/plan.yaml"), load_recipe(SCENES / "tabletop.yaml")
+    assert planned.class_names == ["mug", "can"]
+    assert planned.input_files() == tabletop.input_files()
+    assert sorted(planned.input_files()) == ["classes[0].asset", "scene.distractors.material.textures", "scene.world.hdri"]

@@ -70,7 +70,18 @@ def test_contact_sheet_draws_masks_and_boxes(tmp_path):
         assert 0.02 < (difference > 30).mean() < 0.6  # the same photo, with masks and boxes drawn on it
     write_preview(str(REAL_COCO), tmp_path / "sheet.png", count=3, seed=1)
     with Image.open(tmp_path / "sheet.png") as image:
-        assert image.size == (4 * TILE[0], TILE[1])
+        assert image.size == (3 * TILE[0], TILE[1])
+
+
+def test_a_short_sheet_has_no_empty_tiles():
+    opened = open_dataset(str(REAL_COCO))
+    background = np.array([32, 32, 32])
+    for count, size in [(1, (TILE[0], TILE[1])), (2, (2 * TILE[0], TILE[1])), (4, (4 * TILE[0], TILE[1])), (9, (4 * TILE[0], TILE[1]))]:
+        sheet = contact_sheet(opened, count=count, seed=0)
+        assert sheet.size == size
+        pixels = np.asarray(sheet)
+        for x in range(0, size[0], TILE[0]):
+            assert (pixels[:, x : x + TILE[0]] != background).any(axis=2).mean() > 0.5  # each cell holds an image
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from synthgen.cli import app as synthgen_app
+from synthgen.errors import InputError
 from synthgen.formats.coco import read_coco
 from synthgen.real.evaluate import EvalError, evaluate, evaluate_datasets
 
@@ -70,7 +71,7 @@ def test_bad_results_fail_naming_the_field(coco_person, tmp_path, entry, message
 def test_malformed_json_and_unknown_iou_type_fail(coco_person, tmp_path):
     broken = tmp_path / "broken.json"
     broken.write_text("[{")
-    with pytest.raises(EvalError, match="broken.json: cannot read JSON"):
+    with pytest.raises(InputError, match="broken.json: not valid JSON"):
         evaluate(coco_person / "test_coco.json", broken)
     with pytest.raises(EvalError, match="--iou-type: 'keypoints'"):
         evaluate(coco_person / "test_coco.json", coco_person / "test_coco_det_AP_H_56.json", "keypoints")

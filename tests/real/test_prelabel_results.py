@@ -83,7 +83,7 @@ def test_malformed_results_fail_naming_the_field(coco_person, tmp_path):
     results.write_text(json.dumps([{"image_id": 785, "category_id": 1, "bbox": [1, 2, -3, 4], "score": 0.9}]))
     run = invoke("prelabel", coco_person, "-o", tmp_path / "real", "--from-results", results, "--classes", "person")
     assert run.exit_code == 1
-    assert run.output.startswith(f"error: {results}: [0].bbox: expected [x, y, w, h] with w, h >= 0")
+    assert run.output.startswith(f"error: {results}: [0].bbox: expected a box with w, h >= 0 (got [1, 2, -3, 4])")
 
 
 def test_unreadable_photos_are_listed_and_fail_unless_skip_bad(photos, coco_person, tmp_path):

@@ -95,8 +95,8 @@ def test_unsafe_or_missing_weights_and_unknown_detectors_fail(tmp_path, trained)
         make_detector("torchvision:fcos_resnet50_fpn", weights=tmp_path / "missing.safetensors")
     with pytest.raises(PrelabelError, match="--detector: .* holds a fasterrcnn_mobilenet_v3_large_fpn, not a fcos_resnet50_fpn"):
         make_detector("torchvision:fcos_resnet50_fpn", weights=trained)
-    with pytest.raises(PrelabelError, match="--detector: unknown detector 'yolo'"):
-        make_detector("yolo", weights=trained)
+    with pytest.raises(PrelabelError, match="--detector: unknown detector 'yolov5'; use torchvision:<arch>, yolo, owlv2"):
+        make_detector("yolov5", weights=trained)
     run = invoke("prelabel", tmp_path, "-o", tmp_path / "out", "--detector", "torchvision:fasterrcnn_resnet50_fpn")
     assert run.exit_code == 1 and run.output.startswith("error: --weights: a torchvision detector needs")
 

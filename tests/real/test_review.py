@@ -5,7 +5,7 @@ import json
 import pytest
 from helpers import assert_valid_dataset, invoke
 
-from synthgen.errors import UnsafePathError
+from synthgen.errors import InputError, UnsafePathError
 from synthgen.formats.folder import load_dataset
 from synthgen.labels import Instance
 from synthgen.real.review import ReviewError, export_review, import_review, instance_uncertainty
@@ -152,7 +152,7 @@ def test_dataset_file_names_that_escape_the_folder_fail(prelabelled, tmp_path):
 def test_malformed_export_fails(prelabelled, tmp_path):
     export_file = tmp_path / "export.json"
     export_file.write_text('{"tasks": ')
-    with pytest.raises(ReviewError, match="export.json: cannot read COCO JSON"):
+    with pytest.raises(InputError, match="export.json: not valid JSON"):
         import_review(prelabelled, export_file, tmp_path / "reviewed")
     export_file.write_text('[{"data": {}}]')
     with pytest.raises(ReviewError, match=r"\[0\].data.synthgen_file_name: missing"):

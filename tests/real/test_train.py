@@ -1,6 +1,7 @@
 """The active-learning loop, simulated on shapes; training input errors."""
 
 import json
+import re
 
 import pytest
 from helpers import make_shapes_dataset
@@ -64,9 +65,13 @@ def test_classes_merge_by_name_and_bad_input_fails(tmp_path):
     squares = make_shapes_dataset(tmp_path / "a", 2, seed=0, classes=["square"]).root
     disks = make_shapes_dataset(tmp_path / "b", 2, seed=1, classes=["disk"]).root
     app = synthgen_app
-    run = CliRunner().invoke(app, ["train", str(squares), str(disks), "-o", str(tmp_path / "m"), "--epochs", "1",
+    run = CliRunner().invoke(app, ["train", str(squares), str(disks), "-o", str(tmp_path / "m"), "--epochs", "2",
                                    "--image-size", "64", "--arch", "fasterrcnn_mobilenet_v3_large_320_fpn"])  # fmt: skip
     assert run.exit_code == 0, run.output
+    # not on a terminal: one line per epoch on stderr (a terminal gets a bar with epoch, loss and ETA)
+    epochs = run.stderr.splitlines()
+    assert [re.fullmatch(r"epoch (\d)/2: loss \d+\.\d{4}, \d+\.\d s, ETA \d:\d\d:\d\d", line)[1] for line in epochs] == ["1", "2"]
+    assert epochs[1].endswith("ETA 0:00:00") and f"final loss {epochs[1].split()[3][:-1]}" in run.stdout
     assert json.loads((tmp_path / "m" / "config.json").read_text())["classes"] == ["square", "disk"]
     with pytest.raises(TrainError, match="000000.png: class 'disk' is not in the model"):
         gather([disks], ["square"])  # what a model started from (--weights) knows

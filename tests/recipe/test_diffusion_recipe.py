@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from huggingface_hub import constants as hub_constants
 from paths import REPO, SCENES
+from typer.testing import CliRunner
 
+from synthgen.cli import app
 from synthgen.recipe import RecipeError, load_recipe, parse_recipe
 from synthgen.recipe.diffusion import DiffusionSpec
 from synthgen.render.sampling import sample
@@ -53,10 +57,12 @@ def test_sizes_must_divide_by_8(tmp_path):
         ({"controlnet": []}, "diffusion: mode 'layout' needs at least one 'controlnet' (the layout is its conditioning)"),
         ({"mode": "inpaint", "controlnet": []}, "diffusion: mode 'inpaint' needs 'backgrounds': a folder of photos"),
         ({"trust": {"scorer": "clip"}}, "diffusion.trust: scorer 'clip' needs 'model': a CLIP folder or hub id"),
+        ({"trust": {"scorer": "detector", "detector": "yolo"}}, "diffusion.trust: detector 'yolo' needs 'weights': its .onnx export"),
+        ({"trust": {"scorer": "detector", "detector": "grounding-dino"}}, "diffusion.trust: detector 'grounding-dino' needs 'model': its folder or hub id"),
         ({"prompt": {"template": "a {class} in {place}"}}, "diffusion.prompt: template: template 'a {class} in {place}' uses an unknown or malformed field: 'place'"),
         ({"prompt": {"classes": {"ball": "a ball"}}}, "diffusion.prompt.classes.ball: not a class of this recipe"),
         ({"controlnet": {"model": "x/y", "conditioning": "ade20k"}}, "diffusion.ade20k_classes.cube: 'cube' is not an ADE20K class; map it to one (e.g. 'box', 'bottle', 'vase')"),
-        ({"steps": 0}, "diffusion.steps: Input should be greater than or equal to 1"),
+        ({"steps": 0}, "diffusion.steps: Input should be greater than or equal to 1 (got 0)"),
     ],
 )  # fmt: skip
 def test_bad_diffusion_blocks_fail_in_one_line(tmp_path, diffusion, message):
@@ -72,6 +78,16 @@ def test_prompts_and_seeds_are_drawn_in_sampling_after_the_layout(tmp_path):
     assert [s.objects for s in scenes] == [sample(blender, i).objects for i in range(12)]
     assert {s.diffusion.prompts["cube"] for s in scenes} == {f"a cube on {s}" for s in ("wood", "stone", "sand")}
     assert len({s.diffusion.seed for s in scenes}) == 12
+
+
+def test_a_plain_string_prompt_is_the_template(tmp_path):
+    recipe = parse_recipe(recipe_data(prompt="a shiny {class} on a table"), tmp_path / "r.yaml")
+    assert recipe.diffusion.prompt.template == "a shiny {class} on a table"
+    assert recipe.diffusion.prompt.classes == {} and recipe.diffusion.prompt.negative == ""
+    assert sample(recipe, 0).diffusion.prompts == {"cube": "a shiny cube on a table"}
+    assert problems(recipe_data(prompt="a {class} in {place}"), tmp_path) == [
+        f"{tmp_path / 'r.yaml'}: diffusion.prompt: template: template 'a {{class}} in {{place}}' uses an unknown or malformed field: 'place'"
+    ]
 
 
 def test_recipe_and_cli_help_do_not_import_torch():
@@ -109,12 +125,68 @@ def test_examples_render_with_tiny_models_in_place_of_hub_models(example, tmp_pa
     assert provenance.source == "diffusion" and provenance.extra["trust"]["scorer"] == recipe.diffusion.trust.scorer
 
 
-def test_a_clip_model_that_is_not_here_fails_before_rendering(tmp_path, tiny_models):
+def test_a_clip_model_that_is_not_here_fails_before_rendering(tmp_path, tiny_models, monkeypatch):
     from synthgen.render.backends import preflight
 
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
     data = recipe_data(model=str(tiny_models["sd"]), controlnet=str(tiny_models["controlnet-seg"]))
     data["diffusion"]["trust"] = {"scorer": "clip", "model": "nobody/no-such-clip"}
     with pytest.raises(RecipeError) as error:
         preflight(parse_recipe(data, tmp_path / "r.yaml"))
     (line,) = error.value.problems
-    assert line.startswith(f"{tmp_path / 'r.yaml'}: diffusion.trust.model: cannot load 'nobody/no-such-clip': ")
+    assert line == (
+        f"{tmp_path / 'r.yaml'}: diffusion.trust.model: 'nobody/no-such-clip' is not in the local Hugging Face cache "
+        "and HF_HUB_OFFLINE=1 is set: it cannot be downloaded"
+    )
+
+
+def hub_cache(root: Path, repo_id: str, filename: str) -> Path:
+    """A Hugging Face hub cache holding `filename` of `repo_id` (the layout huggingface_hub writes)."""
+    repo, commit = root / f"models--{repo_id.replace('/', '--')}", "0123456789abcdef0123456789abcdef01234567"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs/main").write_text(commit)
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "snapshots" / commit / filename).write_text("{}")
+    return root
+
+
+@pytest.fixture
+def hub_recipe(tmp_path: Path, monkeypatch) -> Path:
+    """A recipe naming a local model folder, a cached hub ControlNet and an uncached hub CLIP."""
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(hub_cache(tmp_path / "hub", "acme/seg-net", "config.json")))
+    (tmp_path / "models/sd").mkdir(parents=True)
+    data = recipe_data(model="./models/sd", controlnet="acme/seg-net", trust={"scorer": "clip", "model": "acme/clip"})
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(data))
+    return tmp_path / "r.yaml"
+
+
+def test_validate_says_where_each_model_comes_from(hub_recipe, monkeypatch):
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
+    result = CliRunner().invoke(app, ["validate", str(hub_recipe)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1:] == [
+        f"  diffusion.model: local folder {hub_recipe.parent / 'models/sd'}",
+        f"  diffusion.controlnet[0].model: 'acme/seg-net' found in the local Hugging Face cache ({hub_recipe.parent / 'hub'})",
+        "  diffusion.trust.model: 'acme/clip' is not in the local Hugging Face cache: it will be downloaded from the hub at render",
+    ]
+
+
+def test_offline_validate_and_render_say_a_model_cannot_be_downloaded(hub_recipe, monkeypatch):
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+    expected = (
+        f"error: {hub_recipe}: diffusion.trust.model: 'acme/clip' is not in the local Hugging Face cache "
+        "and HF_HUB_OFFLINE=1 is set: it cannot be downloaded"
+    )
+    result = CliRunner().invoke(app, ["validate", str(hub_recipe)])
+    assert (result.exit_code, result.stdout, result.stderr.splitlines()) == (1, "", [expected])
+    # render fails the same way before it loads torch or diffusers, and writes nothing
+    code = (
+        "import sys; from synthgen.cli import app; sys.argv = ['synthgen', 'render', sys.argv[1], '-o', sys.argv[2], '-q']\n"
+        "try: app()\nexcept SystemExit as e: assert e.code == 1, e.code\n"
+        "assert 'torch' not in sys.modules and 'diffusers' not in sys.modules"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(hub_recipe.parent / "hub")}
+    run = subprocess.run([sys.executable, "-c", code, str(hub_recipe), str(hub_recipe.parent / "out")], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.splitlines() == [expected]
+    assert not (hub_recipe.parent / "out").exists()

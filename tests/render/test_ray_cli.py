@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -60,6 +61,18 @@ def test_failed_images_are_listed_by_index_and_the_exit_code_says_incomplete(ray
     assert [line.split(":")[1].strip() for line in run.stderr.splitlines() if "error: image " in line] == [f"image {i}" for i in broken]
     assert "AssetError" in run.stderr and f"incomplete: {len(broken)} of 6 images failed" in run.stderr
     assert summary(run.stdout)["rendered"] == 6 - len(broken) and summary(run.stdout)["ray_nodes"] == 1
+    assert "Started a local Ray instance." in run.stderr  # --log json keeps Ray's own log lines (on stderr)
+
+
+RAY_LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d [\d:,]+\s+(INFO|WARNING) \S+\.py:\d+ -- ")
+
+
+def test_the_progress_bar_is_not_flooded_by_ray_log_lines(ray_env, tmp_path):
+    recipe_path = write_recipe(tmp_path, count=2)
+    run = synthgen("render", str(recipe_path), "-o", str(tmp_path / "out"), "--executor", "ray")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert [line for line in run.stderr.splitlines() if RAY_LOG_LINE.search(line)] == []
+    assert "images per second" in run.stderr and "ray nodes" in run.stderr
 
 
 @pytest.mark.parametrize(

@@ -217,3 +217,18 @@ def test_pool_workers_start_blender_when_this_process_already_has_it(tmp_path):
     result = render_dataset(recipe, tmp_path / "out", workers=2)
     assert result.complete, result.failures
     assert result.rendered == 2
+
+
+def test_progress_rate_is_images_done_over_wall_time(monkeypatch):
+    """Results arriving in a burst (3 images at once after 20 s, as Ray delivers them) show the real rate."""
+    from synthgen.cli import render as render_cli
+
+    clock = iter([100.0, 120.27, 120.27, 120.28])
+    monkeypatch.setattr(render_cli.time, "monotonic", lambda: next(clock))
+    reporter = render_cli._Reporter(12, quiet=False, json_log=False)
+    for index in range(3):
+        reporter.advance(index, None)
+    fields = reporter.progress.tasks[0].fields
+    assert (reporter.progress.tasks[0].completed, fields) == (3, {"rate": "0.148 img/s", "eta": "ETA 0:01:01"})
+    assert render_cli.rate_and_eta(0, 12, 5.0) == {"rate": "", "eta": ""}
+    assert render_cli.rate_and_eta(12, 12, 3600.0) == {"rate": "0.00333 img/s", "eta": "ETA 0:00:00"}

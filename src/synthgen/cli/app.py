@@ -6,9 +6,11 @@ import typer
 
 from synthgen import __version__
 from synthgen.cli.errors import App
+from synthgen.cli.help import example
 
 app = App(
     help="synthgen: recipes in, labelled datasets out (Blender renders with exact COCO / YOLO labels).",
+    **example("synthgen validate scenes/quickstart.yaml", "synthgen render scenes/quickstart.yaml -o out/quickstart"),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

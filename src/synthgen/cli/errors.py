@@ -51,8 +51,15 @@ def one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class App(typer.Typer):
-    """A Typer app whose commands all report errors through `one_line_errors`."""
+    """A Typer app whose commands all report errors through `one_line_errors` (help laid out by `cli.help`)."""
+
+    def __init__(self, **kwargs: Any):
+        from synthgen.cli.help import HelpGroup
+
+        super().__init__(cls=HelpGroup, **kwargs)
 
     def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        register = super().command(*args, **kwargs)
+        from synthgen.cli.help import HelpCommand
+
+        register = super().command(*args, cls=HelpCommand, **kwargs)
         return lambda function: register(one_line_errors(function))

@@ -9,9 +9,10 @@ from typing import Optional
 import typer
 
 from synthgen.cli.app import app
+from synthgen.cli.help import example
 
 
-@app.command()
+@app.command(**example("synthgen estimate scenes/quickstart.yaml --count 100000 --workers 8"))
 def estimate(
     recipe: Path = typer.Argument(..., help="Recipe YAML file."),
     count: Optional[int] = typer.Option(None, "--count", help="Images of the whole run (default: the recipe's count)."),

@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 
 from synthgen.cli.app import app
+from synthgen.cli.help import example
 from synthgen.errors import InputError
 
 FORMAT_HELP = "Comma-separated exports besides COCO: coco, yolo, yolo-seg, voc."
@@ -26,7 +27,7 @@ def _formats(text: str) -> tuple[str, ...]:
     return ("coco", *[f for f in formats if f != "coco"])
 
 
-@app.command()
+@app.command(**example("synthgen mix out/real out/synth -o out/train_set --min-per-class 500"))
 def mix(
     inputs: list[str] = typer.Argument(..., help="Dataset folders, COCO files (FILE.json or FILE.json::IMAGE_ROOT), YOLO, VOC or BlenderProc folders."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder (must not exist): train/, val/ [, test/], manifest.json."),
@@ -57,17 +58,45 @@ def mix(
         typer.echo(f"duplicates kept once: {len(plan.duplicates)}")
     for name, short in plan.shortfalls.items():
         typer.echo(f"short: {name}: {short.have} of {short.need} train instances ({short.reason})")
+    _echo_yolo_notes(out / "train", options.formats, plan.written_splits())
 
 
-@app.command()
+def _echo_yolo_notes(out: Path, formats: tuple[str, ...], splits: tuple[str, ...] = ()) -> None:
+    """Say when a YOLO export's `val:` is the training images (there is no validation split)."""
+    from synthgen.formats.folder import yolo_notes
+
+    for line in yolo_notes(out, formats, splits):
+        typer.echo(line)
+
+
+@app.command(**example(
+    "synthgen plan out/real --min-per-class 500 \\", "    --recipe scenes/tabletop.yaml -o elsewhere/plan.yaml",
+    "synthgen plan out/real --from-experiment exp/rare1 \\", "    --recipe scenes/tabletop.yaml -o next.yaml",
+))  # fmt: skip
 def plan(
     dataset: str = typer.Argument(..., help="The (real) dataset to count."),
-    min_per_class: int = typer.Option(..., "--min-per-class", help="Instances each class should have."),
+    min_per_class: Optional[int] = typer.Option(None, "--min-per-class", help="Instances each class should have (with --from-experiment: default the most common class's count)."),
     recipe: Path = typer.Option(..., "--recipe", help="Base recipe whose classes are rendered."),
     out: Path = typer.Option(..., "-o", "--out", help="Recipe YAML to write."),
     drop_rate: float = typer.Option(0.1, "--drop-rate", help="Expected fraction of rendered instances removed by label filters."),
+    from_experiment: Optional[Path] = typer.Option(None, "--from-experiment", help="A `synthgen experiment` folder: plan only the classes synthetic data helped."),
 ) -> None:
     """Write a recipe that renders what each class is short of."""
+    if from_experiment is not None:
+        from synthgen.mix.plan_experiment import write_plan_from_experiment
+
+        planned = write_plan_from_experiment(dataset, from_experiment, recipe, out, min_per_class, drop_rate)
+        for line in planned.reasons.values():
+            typer.echo(line)
+        result = planned.plan
+    else:
+        if min_per_class is None:
+            raise InputError("--min-per-class: expected a number of instances (or --from-experiment EXP)")
+        result = _plan_counts(dataset, recipe, out, min_per_class, drop_rate)
+    typer.echo(f"{out}: {result.images} images" if result.classes else "nothing to render; no recipe written")
+
+
+def _plan_counts(dataset: str, recipe: Path, out: Path, min_per_class: int, drop_rate: float):
     from synthgen.mix.plan import write_plan
 
     result = write_plan(dataset, recipe, out, min_per_class, drop_rate)
@@ -77,10 +106,10 @@ def plan(
         typer.echo(f"{c.name}: {c.have} instances, plan {c.deficit} more at {c.planned_mean:g} per image")
     for c in result.missing:
         typer.echo(f"{c.name}: {c.have} instances, {c.deficit} short, not in {recipe}: cannot plan")
-    typer.echo(f"{out}: {result.images} images" if result.classes else "nothing to render; no recipe written")
+    return result
 
 
-@app.command()
+@app.command(**example("synthgen report out/train_set -o out/train_set/report.html"))
 def report(
     datasets: list[str] = typer.Argument(..., help="Dataset folders (a mix output reports each split)."),
     out: Path = typer.Option(..., "-o", "--out", help="HTML file; its PNGs go to <name>_files/ beside it."),
@@ -93,7 +122,7 @@ def report(
     typer.echo(f"{out}: {len(pngs)} images")
 
 
-@app.command()
+@app.command(**example("synthgen preview out/quickstart -o sheet.png --count 4"))
 def preview(
     dataset: str = typer.Argument(..., help="Dataset folder or other input."),
     out: Path = typer.Option(..., "-o", "--out", help="PNG file."),
@@ -107,7 +136,7 @@ def preview(
     typer.echo(f"{out}: written")
 
 
-@app.command()
+@app.command(**example("synthgen convert some_yolo_folder --from yolo -o out/converted"))
 def convert(
     source: str = typer.Argument(..., help="The dataset to convert."),
     from_format: str = typer.Option("auto", "--from", help="yolo, coco, voc, blenderproc, synthgen (default: detect)."),
@@ -118,5 +147,7 @@ def convert(
     """Convert a foreign dataset into a synthgen dataset folder."""
     from synthgen.mix.assemble import convert as run_convert
 
-    dataset = run_convert(source, from_format, out, _formats(formats), link)
+    exports = _formats(formats)
+    dataset = run_convert(source, from_format, out, exports, link)
     typer.echo(f"{out}: {len(dataset.samples)} images, {sum(len(s.instances) for s in dataset.samples)} instances")
+    _echo_yolo_notes(out, exports)

@@ -1,4 +1,4 @@
-"""Real-data commands: `prelabel`, `review export`, `review import`, `train`, `eval`.
+"""Real-data commands: `prelabel`, `refine`, `review export`, `review import`, `train`, `eval`.
 
 Thin: parse, call the real room, print. Heavy libraries are imported when a command runs, never
 by this file. Errors are printed by `cli.errors`.
@@ -13,16 +13,23 @@ import typer
 
 from synthgen.cli.app import app
 from synthgen.cli.errors import App
+from synthgen.cli.help import example
 
-review_app = App(help="Send uncertain pre-labels to people and take their corrections back.")
+EXPORT_EXAMPLE = "synthgen review export out/real --budget 200 -o review/tasks.json"
+IMPORT_EXAMPLE = "synthgen review import out/real review/export.json -o out/real_reviewed"
+review_app = App(
+    help="Send uncertain pre-labels to people and take their corrections back.", **example(EXPORT_EXAMPLE, IMPORT_EXAMPLE)
+)
 
 
-@app.command()
+@app.command(**example("synthgen prelabel photos -o out/real --weights models/det1"))
 def prelabel(
     photos: Annotated[Path, typer.Argument(help="Folder of photos (searched recursively).")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Dataset folder to write (must not exist).")],
-    detector: Annotated[Optional[str], typer.Option(help="torchvision:<arch>, owlv2 or owlvit.")] = None,
-    weights: Annotated[Optional[Path], typer.Option(help="Weights file, or a `synthgen train` folder.")] = None,
+    detector: Annotated[
+        Optional[str], typer.Option(help="torchvision:<arch>, yolo (an ONNX export), owlv2, owlvit or grounding-dino.")
+    ] = None,
+    weights: Annotated[Optional[Path], typer.Option(help="Weights file, a `synthgen train` folder, or a YOLO .onnx.")] = None,
     model: Annotated[Optional[str], typer.Option(help="Hub id or local folder of an open-vocabulary model.")] = None,
     classes: Annotated[Optional[str], typer.Option(help='Class names: "a,b=synonym|synonym".')] = None,
     classes_file: Annotated[Optional[Path], typer.Option(help="One class (with =synonyms) per line.")] = None,
@@ -31,7 +38,9 @@ def prelabel(
     threshold: Annotated[float, typer.Option(help="Keep predictions scoring at least this.")] = 0.3,
     batch_size: Annotated[int, typer.Option(help="Photos per inference batch.")] = 8,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: CUDA when present).")] = None,
-    skip_bad: Annotated[bool, typer.Option(help="Leave unreadable photos out instead of failing.")] = False,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Leave unreadable photos out instead of failing.")] = False,
+    refine: Annotated[Optional[str], typer.Option(help="sam: turn every box into a SAM mask.")] = None,
+    sam_model: Annotated[Optional[str], typer.Option(help="Hub id or local folder of a SAM / SAM 2 model.")] = None,
 ) -> None:
     """Pre-label a folder of real photos with a detector (or existing results) into a dataset folder."""
     from synthgen.real.prelabel import make_detector, parse_classes
@@ -41,7 +50,7 @@ def prelabel(
     found = make_detector(
         detector, weights=weights, model=model, classes=prompts, threshold=threshold, device=device,
         from_results=from_results, images_json=images_json,
-        photo_names=list_photos(photos) if from_results else None,
+        photo_names=list_photos(photos) if from_results else None, refine=refine, sam_model=sam_model,
     )  # fmt: skip
     try:
         summary = prelabel_folder(photos, out, found, batch_size=batch_size, skip_bad=skip_bad)
@@ -54,7 +63,23 @@ def prelabel(
     typer.echo(f"{out}: {summary.images} images, {summary.instances} pre-labels ({len(summary.skipped)} skipped)")
 
 
-@review_app.command("export")
+@app.command(**example("synthgen refine out/real -o out/real_masks --sam-model facebook/sam-vit-base"))
+def refine(
+    dataset: Annotated[Path, typer.Argument(help="A dataset folder whose boxes become masks.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Dataset folder to write (must not exist).")],
+    sam_model: Annotated[str, typer.Option(help="Hub id or local folder of a SAM / SAM 2 model.")],
+    refine: Annotated[str, typer.Option("--refine", help="The refiner: sam.")] = "sam",
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: CUDA when present).")] = None,
+) -> None:
+    """Turn every box of a dataset folder into an instance mask with SAM (the box prompt is kept)."""
+    from synthgen.real.prelabel import make_refiner
+    from synthgen.real.prelabel.sam import refine_dataset
+
+    images, masked = refine_dataset(dataset, out, make_refiner(refine, sam_model, device))
+    typer.echo(f"{out}: {images} images, {masked} boxes refined into masks")
+
+
+@review_app.command("export", **example(EXPORT_EXAMPLE))
 def review_export(
     dataset: Annotated[Path, typer.Argument(help="A pre-labelled dataset folder.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Tasks file to write.")],
@@ -71,7 +96,7 @@ def review_export(
     typer.echo(f"{out}: {len(queue)} images for review")
 
 
-@review_app.command("import")
+@review_app.command("import", **example(IMPORT_EXAMPLE))
 def review_import(
     dataset: Annotated[Path, typer.Argument(help="The pre-labelled dataset folder the tasks came from.")],
     export: Annotated[Path, typer.Argument(help="Label Studio JSON export, or a COCO file of corrections.")],
@@ -84,11 +109,11 @@ def review_import(
     typer.echo(f"{out}: {reviewed} images reviewed, {skipped} skipped (kept their pre-labels)")
 
 
-@app.command()
+@app.command(**example("synthgen train out/synth out/real_reviewed -o models/det1 --epochs 10"))
 def train(
     datasets: Annotated[list[Path], typer.Argument(help="Dataset folders to train on (any mix).")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Model folder to write.")],
-    arch: Annotated[Optional[str], typer.Option(help="torchvision detector (default fasterrcnn_mobilenet_v3_large_fpn).")] = None,
+    arch: Annotated[Optional[str], typer.Option(help="torchvision detector; default: fasterrcnn_mobilenet_v3_large_fpn")] = None,
     epochs: Annotated[int, typer.Option(help="Passes over the data.")] = 10,
     batch_size: Annotated[int, typer.Option(help="Images per step.")] = 4,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 0.01,
@@ -97,7 +122,7 @@ def train(
     weights: Annotated[Optional[Path], typer.Option(help="A `synthgen train` folder to start from.")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda ... (default: CUDA when present).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for initialisation and shuffling.")] = 0,
-    include_unreviewed: Annotated[bool, typer.Option(help="Also learn from pre-labels nobody reviewed.")] = False,
+    include_unreviewed: Annotated[bool, typer.Option("--include-unreviewed", help="Also learn from pre-labels nobody reviewed.")] = False,
 ) -> None:
     """Train a torchvision detector; the folder it writes loads with `prelabel --weights`."""
     from synthgen.real.train import train as run_training
@@ -110,7 +135,7 @@ def train(
     typer.echo(f"{out}: {config['arch']} on {config['images']} images, final loss {config['final_loss']:.4f}")
 
 
-@app.command("eval")
+@app.command("eval", **example("synthgen eval out/real_reviewed/annotations.json predictions.json"))
 def evaluate(
     ground_truth: Annotated[Path, typer.Argument(help="COCO file with the true labels.")],
     predictions: Annotated[Path, typer.Argument(help="COCO results list, or a COCO file with scores.")],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -13,6 +14,7 @@ from rich.table import Table
 from synthgen import __version__
 from synthgen.cli.app import app
 from synthgen.cli.errors import console, fail
+from synthgen.cli.help import example
 
 
 class LogMode(str, Enum):
@@ -31,19 +33,33 @@ def _load(recipe_path: Path, count: int | None = None, seed: int | None = None):
     return load_recipe(recipe_path).with_overrides(count=count, seed=seed)
 
 
-@app.command()
+@app.command(**example("synthgen validate scenes/quickstart.yaml"))
 def validate(recipe: Path = typer.Argument(..., help="Recipe YAML file.")) -> None:
-    """Check a recipe and print what it will make."""
+    """Check a recipe and print what it will make (and where each diffusion model comes from)."""
     loaded = _load(recipe)
+    sources = _model_sources(loaded)
+    if unavailable := [f"{recipe}: {where}: {source}" for where, source, fatal in sources if fatal]:
+        fail("\n".join(unavailable))
     classes = ", ".join(f"{c.name} ({c.primitive or c.asset})" for c in loaded.classes)
     typer.echo(
         f"{recipe}: ok: recipe {loaded.name!r}, {loaded.count} images, backend {loaded.backend} "
         f"({loaded.render.engine}, {loaded.render.samples} samples), {loaded.image.width}x{loaded.image.height}, "
         f"{len(loaded.classes)} classes: {classes}; formats {', '.join(loaded.output.formats)}"
     )
+    for where, source, _ in sources:
+        typer.echo(f"  {where}: {source}")
 
 
-@app.command()
+def _model_sources(recipe) -> list[tuple[str, str, bool]]:
+    """Where each model of a diffusion recipe comes from (found without network or torch)."""
+    if recipe.diffusion is None:
+        return []
+    from synthgen.render.backends.diffusion.loading import model_sources
+
+    return model_sources(recipe.diffusion, recipe.base_dir)
+
+
+@app.command(**example("synthgen render scenes/quickstart.yaml -o out/quickstart --count 8 --workers 2"))
 def render(
     recipe: Path = typer.Argument(..., help="Recipe YAML file."),
     out: Path = typer.Option(None, "-o", "--out", help="Dataset folder (default: out/<recipe name>)."),
@@ -64,6 +80,7 @@ def render(
 ) -> None:
     """Render a recipe into a dataset folder (resumes an interrupted run of the same recipe, with either executor)."""
     from synthgen.render.run import render_dataset
+    from synthgen.render.stopping import INTERRUPTED
 
     ray_flags = {"--address": address, "--num-cpus": num_cpus, "--memory": memory, "--num-gpus": num_gpus,
                  "--gpu-actors": gpu_actors, "--max-retries": max_retries, "--max-in-flight": max_in_flight}
@@ -71,26 +88,34 @@ def render(
     if executor == ExecutorName.ray:
         if workers != 1:
             fail("--workers is for --executor local; on Ray, concurrency follows the cluster's CPUs and --num-cpus")
-        ray_options = _ray_options(address, num_cpus, memory, num_gpus, gpu_actors, max_retries, max_in_flight)
+        ray_options = _ray_options(address, num_cpus, memory, num_gpus, gpu_actors, max_retries, max_in_flight, log == LogMode.json)
     elif given := [flag for flag, value in ray_flags.items() if value is not None]:
         fail(f"{', '.join(given)}: only with --executor ray")
     loaded = _load(recipe, count, seed)
     out = out or Path("out") / loaded.name
     reporter = _Reporter(loaded.count, quiet=quiet, json_log=log == LogMode.json)
-    with reporter:
-        result = render_dataset(
-            loaded, out, workers=workers, overwrite=overwrite, on_progress=reporter.advance,
-            executor=executor.value, ray_options=ray_options,
-        )
+    try:
+        with reporter:
+            result = render_dataset(
+                loaded, out, workers=workers, overwrite=overwrite, on_progress=reporter.advance,
+                executor=executor.value, ray_options=ray_options,
+            )
+    except KeyboardInterrupt:
+        fail(f"{out}: interrupted; run the same command again to resume", code=INTERRUPTED)
     reporter.finish(result, loaded.class_names)
+    if result.complete and not quiet and log == LogMode.rich:
+        from synthgen.formats.folder import yolo_notes
+
+        for line in yolo_notes(out, loaded.output.formats):
+            typer.echo(line)
     if not result.complete:
         for index, error in sorted(result.failures.items()):
             console.print(f"error: image {index}: {error}", markup=False, highlight=False, soft_wrap=True, style="red")
         fail(f"{out}: incomplete: {len(result.failures)} of {result.total} images failed; run the same command again to retry them", code=2)
 
 
-def _ray_options(address, num_cpus, memory, num_gpus, gpu_actors, max_retries, max_in_flight):
-    """RayOptions from the command line; `--memory` accepts sizes such as 2GiB or 500MB."""
+def _ray_options(address, num_cpus, memory, num_gpus, gpu_actors, max_retries, max_in_flight, ray_logs):
+    """RayOptions from the command line; `--memory` accepts sizes such as 2GiB or 500MB; Ray's logs only with `--log json`."""
     from pydantic import ByteSize, TypeAdapter, ValidationError
 
     from synthgen.render.executors.ray import RayOptions
@@ -101,23 +126,38 @@ def _ray_options(address, num_cpus, memory, num_gpus, gpu_actors, max_retries, m
         fail(f"--memory: expected a size such as 2GiB or 500MB, got {memory!r}")
     optional = {"max_retries": max_retries} if max_retries is not None else {}
     return RayOptions(address=address, num_cpus=num_cpus, memory=memory_bytes, num_gpus=num_gpus,
-                      gpu_actors=gpu_actors, max_in_flight=max_in_flight, **optional)
+                      gpu_actors=gpu_actors, max_in_flight=max_in_flight, ray_logs=ray_logs, **optional)
+
+
+def rate_and_eta(done: int, total: int, seconds: float) -> dict[str, str]:
+    """The bar's `rate` (images done / wall seconds) and `eta` (the rest at that rate) fields."""
+    from synthgen.progress import clock
+
+    rate = done / seconds if seconds > 0 else 0.0
+    if not rate:
+        return {"rate": "", "eta": ""}
+    return {"rate": f"{rate:.3g} img/s", "eta": f"ETA {clock((total - done) / rate)}"}
 
 
 class _Reporter:
-    """Progress bar (rich), JSON lines, or silence."""
+    """Progress bar (rich), JSON lines, or silence.
+
+    Rate and ETA are images done / wall time since the start: results can arrive in bursts (a Ray
+    cluster finishing several images at once), which a short-window speed estimate turns into nonsense.
+    """
 
     def __init__(self, total: int, quiet: bool, json_log: bool):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.quiet, self.json_log = quiet, json_log
         self.progress = None
+        self.total, self.done, self.started = total, 0, time.monotonic()
         if not quiet and not json_log:
             self.progress = Progress(
                 TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False,
+                TimeElapsedColumn(), TextColumn("{task.fields[eta]}"), console=console, transient=False,
             )
-            self.task = self.progress.add_task("render", total=total, rate="")
+            self.task = self.progress.add_task("render", total=total, rate="", eta="")
 
     def __enter__(self):
         if self.progress:
@@ -135,9 +175,8 @@ class _Reporter:
                 event.update(seconds=round(record["seconds"], 3), instances=len(record["sample"]["instances"]))
             print(json.dumps(event), flush=True)
         elif self.progress:
-            task = self.progress.tasks[0]
-            speed = task.speed
-            self.progress.update(self.task, advance=1, rate=f"{speed:.2f} img/s" if speed else "")
+            self.done += 1
+            self.progress.update(self.task, advance=1, **rate_and_eta(self.done, self.total, time.monotonic() - self.started))
 
     def finish(self, result, class_names: list[str]) -> None:
         from synthgen.labels import instances_per_class
@@ -169,15 +208,18 @@ class _Reporter:
             console.print(table)
 
 
-@app.command()
+@app.command(**example("synthgen check out/quickstart"))
 def check(
-    dataset: Path = typer.Argument(..., help="Dataset folder (COCO annotations.json + images)."),
+    dataset: Path = typer.Argument(..., help="Dataset folder (COCO annotations.json + images) or a COCO file."),
     annotations: Optional[Path] = typer.Option(None, "--annotations", help="COCO file, if not DATASET/annotations.json."),
+    images: Optional[Path] = typer.Option(None, "--images", help="Folder that file names are relative to (default: the COCO file's folder or its images/, whichever holds them)."),
 ) -> None:
     """Strictly validate a COCO dataset folder; one line per problem."""
     from synthgen.formats.check import check_dataset
 
-    report = check_dataset(dataset, annotations)
+    if images is not None and not images.is_dir():
+        fail(f"--images: not a folder: {str(images)!r}")
+    report = check_dataset(dataset, annotations, images)
     if not report.ok:
         fail("\n".join(report.problems))
-    typer.echo(f"{dataset}: {report.summary()}")
+    typer.echo(f"{dataset}: {report.summary()} (images under {report.image_root})")

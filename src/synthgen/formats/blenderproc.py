@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from synthgen.errors import FormatError
-from synthgen.fileio import atomic_write_png
+from synthgen.fileio import MAX_PIXELS, atomic_write_png, read_json
+from synthgen.formats import fields
 from synthgen.formats.coco import from_coco
 from synthgen.labels import Dataset, Instance, Provenance, Sample, categories_from_names
 from synthgen.layout import IMAGES
@@ -35,9 +36,11 @@ def read_blenderproc_coco(folder: str | Path, class_names: dict[int, str] | None
     path = Path(folder) / COCO_FILE
     if not path.exists():
         raise BlenderProcFormatError(f"{folder}: no {COCO_FILE} (is this BlenderProc's COCO output folder?)")
-    data = json.loads(path.read_text())
-    for category in data.get("categories", []):
-        category["name"] = (class_names or {}).get(category["id"], str(category["name"]))
+    data = fields.mapping(read_json(path), str(path))
+    for k, category in enumerate(fields.array(data.get("categories", []), f"{path}: categories")):
+        category = fields.mapping(category, f"{path}: categories[{k}]")
+        category_id = fields.whole(category.get("id"), f"{path}: categories[{k}].id", -(2**53))
+        category["name"] = (class_names or {}).get(category_id, str(category.get("name")))
     dataset = from_coco(data, root=str(folder), source=str(path))
     for sample in dataset.samples:
         sample.provenance = Provenance(source="render", backend="blenderproc", origin=str(path))
@@ -77,13 +80,16 @@ def read_blenderproc_hdf5(folder: str | Path, out: str | Path, class_names: dict
                 raise BlenderProcFormatError(
                     f"{file}: no {', '.join(missing)}; render with enable_segmentation_output(map_by=['instance', 'category_id'])"
                 )
+            for key in ("colors", "instance_segmaps"):
+                shape = container[key].shape
+                if len(shape) < 2 or shape[0] * shape[1] > MAX_PIXELS:
+                    raise fields.bad(f"{file}: {key}", f"an image of at most {MAX_PIXELS} pixels", shape)
             colors = np.asarray(container["colors"])[..., :3].astype(np.uint8)
             segmap = np.asarray(container["instance_segmaps"])
-            attributes = json.loads(bytes(np.asarray(container["instance_attribute_maps"]).tobytes()).decode())
+            attributes = _attributes(container["instance_attribute_maps"], f"{file}: instance_attribute_maps")
         instances = []
-        for entry in sorted(attributes, key=lambda a: int(a["idx"])):
-            category_id = int(entry.get("category_id", 0))
-            mask = segmap == int(entry["idx"])
+        for idx, category_id in attributes:
+            mask = segmap == idx
             if category_id == 0 or not mask.any():
                 continue
             name = names.setdefault(category_id, str(category_id))
@@ -93,3 +99,17 @@ def read_blenderproc_hdf5(folder: str | Path, out: str | Path, class_names: dict
         provenance = Provenance(source="render", backend="blenderproc", origin=str(file))
         samples.append(Sample(file_name, colors.shape[1], colors.shape[0], instances, provenance))
     return Dataset(categories_from_names([names[i] for i in sorted(names)]), samples, root=str(out))
+
+
+def _attributes(dataset, where: str) -> list[tuple[int, int]]:
+    """(instance index, category id) of each entry of `instance_attribute_maps`, by index."""
+    raw = bytes(np.asarray(dataset).tobytes())
+    try:
+        entries = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise fields.bad(where, "a JSON list of {idx, category_id} objects", raw[:40]) from None
+    pairs = []
+    for k, entry in enumerate(fields.array(entries, where)):
+        entry = fields.mapping(entry, f"{where}[{k}]")
+        pairs.append((fields.whole(entry.get("idx"), f"{where}[{k}].idx"), fields.whole(entry.get("category_id", 0), f"{where}[{k}].category_id")))
+    return sorted(pairs)

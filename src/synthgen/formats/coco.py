@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from synthgen.errors import FormatError
-from synthgen.labels import Category, Dataset, Instance, Provenance, Sample, rle_area, rle_box, segmentation_to_rle
+from synthgen.fileio import read_json
+from synthgen.formats import fields
+from synthgen.labels import Category, Dataset, Instance, Sample, rle_area, rle_box
 
 OPTIONAL_INSTANCE_KEYS = ("score", "visibility", "truncated")
 BACKGROUND_NAMES = ("_background_", "__background__")
@@ -75,68 +77,97 @@ def write_coco(dataset: Dataset, path: str | Path) -> None:
     atomic_write_text(Path(path), json.dumps(to_coco(dataset), separators=(",", ":")))
 
 
-def from_coco(data: dict[str, Any], root: str | None = None, source: str = "coco file") -> Dataset:
-    """A COCO dict -> Dataset. Ids in the file are kept on samples; categories are renumbered 1..N."""
-    try:
-        file_categories = sorted(data["categories"], key=lambda c: c["id"])
-        background_ids = {c["id"] for c in file_categories if c["name"] in BACKGROUND_NAMES}
-        file_categories = [c for c in file_categories if c["id"] not in background_ids]
-        names_by_id = {c["id"]: c["name"] for c in file_categories}
-        categories = [
-            Category(id=i + 1, name=c["name"], supercategory=c.get("supercategory", "") or "")
-            for i, c in enumerate(file_categories)
-        ]
-        samples: dict[Any, Sample] = {}
-        for image in data["images"]:
-            samples[image["id"]] = Sample(
-                file_name=image["file_name"],
-                width=int(image["width"]),
-                height=int(image["height"]),
-                provenance=Provenance.from_dict(image.get("provenance", {"source": "import"})),
-                id=image["id"],
-            )
-        for position, ann in enumerate(data.get("annotations", [])):
-            sample = samples.get(ann["image_id"])
-            if ann["category_id"] in background_ids:
-                continue
-            if sample is None:
-                raise CocoFormatError(f"annotations[{position}].image_id: no image with id {ann['image_id']}")
-            if ann["category_id"] not in names_by_id:
-                raise CocoFormatError(f"annotations[{position}].category_id: no category with id {ann['category_id']}")
-            sample.instances.append(_instance(ann, names_by_id[ann["category_id"]], sample))
-    except KeyError as error:
-        raise CocoFormatError(f"{source}: missing key {error}") from None
-    except CocoFormatError as error:
-        raise CocoFormatError(f"{source}: {error}") from None
-    return Dataset(categories=categories, samples=list(samples.values()), root=root, info=data.get("info") or {})
+def from_coco(data: Any, root: str | None = None, source: str = "coco file") -> Dataset:
+    """A COCO dict -> Dataset, every field checked first (`formats.fields`). Ids in the file are kept on
+    samples; categories are renumbered 1..N."""
+    data = fields.mapping(data, source)
+    file_categories = [_category(c, f"{source}: categories[{k}]") for k, c in enumerate(_list(data, "categories", source))]
+    background_ids = {c["id"] for c in file_categories if c["name"] in BACKGROUND_NAMES}
+    file_categories = sorted((c for c in file_categories if c["id"] not in background_ids), key=lambda c: c["id"])
+    names_by_id = {c["id"]: c["name"] for c in file_categories}
+    for key in ("id", "name"):
+        values = [c[key] for c in file_categories]
+        if len(set(values)) < len(values):
+            raise fields.bad(f"{source}: categories", f"each {key} once (two classes of one name would merge)", next(v for v in values if values.count(v) > 1))
+    categories = [Category(id=i + 1, name=c["name"], supercategory=c["supercategory"]) for i, c in enumerate(file_categories)]
+    samples: dict[Any, Sample] = {}
+    for k, image in enumerate(_list(data, "images", source)):
+        sample = _sample(image, f"{source}: images[{k}]")
+        if sample.id in samples:
+            raise fields.bad(f"{source}: images[{k}].id", "an id no other image has", sample.id)
+        samples[sample.id] = sample
+    for k, ann in enumerate(data.get("annotations", [])):
+        where = f"{source}: annotations[{k}]"
+        ann = fields.mapping(ann, where)
+        image_id = fields.identifier(ann.get("image_id"), f"{where}.image_id")
+        category_id = fields.identifier(ann.get("category_id"), f"{where}.category_id")
+        if category_id in background_ids:
+            continue
+        if image_id not in samples:
+            raise CocoFormatError(f"{where}.image_id: no image with id {fields.shown(image_id)}")
+        if category_id not in names_by_id:
+            raise CocoFormatError(f"{where}.category_id: no category with id {fields.shown(category_id)}")
+        samples[image_id].instances.append(_instance(ann, names_by_id[category_id], samples[image_id], where))
+    info = data.get("info") or {}
+    return Dataset(categories=categories, samples=list(samples.values()), root=root, info=fields.mapping(info, f"{source}: info"))
 
 
-def _instance(ann: dict[str, Any], category: str, sample: Sample) -> Instance:
-    mask = segmentation_to_rle(ann.get("segmentation"), sample.height, sample.width)
+def _list(data: dict[str, Any], key: str, source: str) -> list[Any]:
+    if key not in data:
+        raise CocoFormatError(f"{source}: {key}: required list is missing")
+    return fields.array(data[key], f"{source}: {key}")
+
+
+def _category(category: Any, where: str) -> dict[str, Any]:
+    category = fields.mapping(category, where)
+    return {
+        "id": fields.whole(category.get("id"), f"{where}.id", -(2**53)),
+        "name": fields.text(category.get("name"), f"{where}.name"),
+        "supercategory": fields.text(category.get("supercategory") or "", f"{where}.supercategory", empty=True),
+    }
+
+
+def _sample(image: Any, where: str) -> Sample:
+    image = fields.mapping(image, where)
+    width, height = fields.size(image.get("width"), image.get("height"), where)
+    return Sample(
+        file_name=fields.text(image.get("file_name"), f"{where}.file_name"),
+        width=width,
+        height=height,
+        provenance=fields.provenance(image.get("provenance", {"source": "import"}), f"{where}.provenance"),
+        id=fields.identifier(image.get("id"), f"{where}.id"),
+    )
+
+
+def _instance(ann: dict[str, Any], category: str, sample: Sample, where: str) -> Instance:
+    mask = fields.segmentation(ann.get("segmentation"), f"{where}.segmentation", sample.height, sample.width)
     if mask is not None:
         box, area = rle_box(mask), rle_area(mask)
     else:
-        box = tuple(float(v) for v in ann["bbox"])
-        area = float(ann.get("area", box[2] * box[3]))
+        box = fields.box(ann.get("bbox"), f"{where}.bbox")
+        area = fields.number(ann.get("area", box[2] * box[3]), f"{where}.area", 0.0)
+    truncated = ann.get("truncated")
+    if truncated is not None and not isinstance(truncated, bool):
+        raise fields.bad(f"{where}.truncated", "true or false", truncated)
+    iscrowd = ann.get("iscrowd", 0)
+    if iscrowd not in (0, 1):
+        raise fields.bad(f"{where}.iscrowd", "0 or 1", iscrowd)
     return Instance(
         category=category,
         box=box,
         area=area,
         mask=mask,
-        score=ann.get("score"),
-        iscrowd=bool(ann.get("iscrowd", 0)),
-        visibility=ann.get("visibility"),
-        truncated=ann.get("truncated"),
-        attributes=ann.get("attributes", {}),
-        amodal_mask=segmentation_to_rle(ann.get("amodal_segmentation"), sample.height, sample.width),
+        score=fields.score(ann.get("score"), f"{where}.score"),
+        iscrowd=bool(iscrowd),
+        visibility=fields.score(ann.get("visibility"), f"{where}.visibility"),
+        truncated=truncated,
+        attributes=fields.mapping(ann.get("attributes", {}), f"{where}.attributes"),
+        amodal_mask=fields.segmentation(ann.get("amodal_segmentation"), f"{where}.amodal_segmentation", sample.height, sample.width),
     )
 
 
 def read_coco(path: str | Path, root: str | Path | None = None) -> Dataset:
     """Read a COCO file; `root` (default: the file's folder) resolves image file names."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise CocoFormatError(f"{path}: cannot read COCO JSON: {error}") from None
+    data = read_json(path)
     return from_coco(data, root=str(root if root is not None else path.parent), source=str(path))

@@ -35,8 +35,17 @@ def write_semantic(sample: Sample, dataset_root: Path, class_ids: dict[str, int]
     atomic_write_png(dataset_root / SEMANTIC / f"{stem}.png", semantic_map(sample, class_ids))
 
 
-def write_labels(dataset: Dataset, out: Path, formats: tuple[str, ...] | list[str] = ("coco",), semantic: bool = True) -> None:
-    """Write annotations.json, the asked exports (see `formats.EXPORTS`) and, with `semantic`, semantic maps."""
+YOLO_EXPORTS = {"yolo": "detect", "yolo-seg": "segment"}
+
+
+def write_labels(
+    dataset: Dataset, out: Path, formats: tuple[str, ...] | list[str] = ("coco",), semantic: bool = True,
+    splits: tuple[str, ...] = (),
+) -> None:
+    """Write annotations.json, the asked exports (see `formats.EXPORTS`) and, with `semantic`, semantic maps.
+
+    `splits` names the non-empty sibling split folders when `out` is one split of a mix output
+    (`train`, `val`, `test`): the YOLO exports then point `val:` at the val split."""
     from synthgen.formats import coco, voc, yolo
 
     if semantic:
@@ -44,10 +53,10 @@ def write_labels(dataset: Dataset, out: Path, formats: tuple[str, ...] | list[st
         for sample in dataset.samples:
             write_semantic(sample, out, class_ids)
     coco.write_coco(dataset, out / ANNOTATIONS)
-    if "yolo" in formats:
-        yolo.write_yolo(dataset, out, out / "yolo", task="detect")
-    if "yolo-seg" in formats:
-        yolo.write_yolo(dataset, out, out / "yolo-seg", task="segment")
+    for export, task in YOLO_EXPORTS.items():
+        if export in formats:
+            paths = {split: f"../../{split}/{export}/images" for split in splits}
+            yolo.write_yolo(dataset, out, out / export, task=task, splits=paths)
     if "voc" in formats:
         voc.write_voc(dataset, out, out / "voc", link="symlink")
 
@@ -56,18 +65,28 @@ def has_masks(dataset: Dataset) -> bool:
     return any(i.mask is not None for s in dataset.samples for i in s.instances)
 
 
+def yolo_notes(out: Path, formats: tuple[str, ...] | list[str], splits: tuple[str, ...] = ()) -> list[str]:
+    """One line per YOLO export of `out` whose `val:` is not a validation split (for the command line)."""
+    from synthgen.formats.yolo import NO_VAL_NOTE
+
+    if "val" in splits:
+        return []
+    return [f"{out / export / 'data.yaml'}: {NO_VAL_NOTE}" for export in YOLO_EXPORTS if export in formats]
+
+
 def write_dataset(
     dataset: Dataset, out: Path, image_sources: list[Path], manifest: dict,
     formats: tuple[str, ...] | list[str] = ("coco",), link: str = "copy", progress: bool = False,
+    splits: tuple[str, ...] = (),
 ) -> None:
     """Write `dataset` into the folder `out`: sample i's image placed from `image_sources[i]` at its
-    `file_name`, `annotations.json`, the exports, semantic maps when there are masks (box-only labels
-    have nothing to paint), and `manifest.json`."""
+    `file_name`, `annotations.json`, the exports (`splits`: see `write_labels`), semantic maps when
+    there are masks (box-only labels have nothing to paint), and `manifest.json`."""
     pairs = list(zip(dataset.samples, image_sources, strict=True))
     for sample, source in tracked(pairs, f"writing {out.name}", progress):
         place_image(source, out / sample.file_name, link)
     (out / IMAGES).mkdir(parents=True, exist_ok=True)
-    write_labels(dataset, out, formats, semantic=has_masks(dataset))
+    write_labels(dataset, out, formats, semantic=has_masks(dataset), splits=splits)
     atomic_write_json(out / MANIFEST, manifest)
 
 

@@ -8,12 +8,13 @@ Masks are not sent: reviewers correct boxes, and reviewed images come back box-o
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from synthgen.errors import FormatError
+from synthgen.fileio import MAX_PIXELS, read_json
+from synthgen.formats import fields
 from synthgen.labels import Instance, Sample
 
 FROM_NAME, TO_NAME = "label", "image"
@@ -69,49 +70,47 @@ def to_task(sample: Sample, image_url: str, model_version: str, uncertainty: flo
 
 def read_export(path: Path) -> list[dict[str, Any]]:
     """The tasks of a Label Studio JSON export (the 'JSON' export, a list of tasks)."""
-    try:
-        tasks = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise LabelStudioFormatError(f"{path}: cannot read Label Studio JSON export: {error}") from None
-    if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+    tasks = read_json(Path(path))
+    if not isinstance(tasks, list):
         raise LabelStudioFormatError(f"{path}: expected a JSON list of tasks (Label Studio 'JSON' export)")
-    return tasks
+    return [fields.mapping(task, f"{path}: [{k}]") for k, task in enumerate(tasks)]
 
 
 def task_file_name(task: dict[str, Any], where: str) -> str:
-    try:
-        return str(task["data"][FILE_KEY])
-    except (KeyError, TypeError):
-        raise LabelStudioFormatError(f"{where}.data.{FILE_KEY}: missing; was the task made by `review export`?") from None
+    data = task.get("data")
+    if not isinstance(data, dict) or FILE_KEY not in data:
+        raise LabelStudioFormatError(f"{where}.data.{FILE_KEY}: missing; was the task made by `review export`?")
+    return fields.text(data[FILE_KEY], f"{where}.data.{FILE_KEY}")
 
 
-def final_annotation(task: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+def final_annotation(task: dict[str, Any], where: str) -> tuple[int, dict[str, Any]] | None:
     """(position, annotation) of the last submitted, not-skipped annotation, or None if skipped."""
-    answered = [
-        (i, a) for i, a in enumerate(task.get("annotations") or []) if isinstance(a, dict) and not a.get("was_cancelled")
-    ]
+    annotations = fields.array(task.get("annotations") or [], f"{where}.annotations")
+    answered = [(i, a) for i, a in enumerate(annotations) if not fields.mapping(a, f"{where}.annotations[{i}]").get("was_cancelled")]
     return answered[-1] if answered else None
 
 
 def annotation_instances(annotation: dict[str, Any], classes: list[str], where: str) -> list[Instance]:
     """The rectangles of one annotation as Instances (pixels); other region types are refused."""
     instances = []
-    for k, result in enumerate(annotation.get("result") or []):
+    for k, result in enumerate(fields.array(annotation.get("result") or [], f"{where}.result")):
         at = f"{where}.result[{k}]"
+        result = fields.mapping(result, at)
         if result.get("type") != "rectanglelabels":
-            raise LabelStudioFormatError(f"{at}.type: {result.get('type')!r} is not supported (rectanglelabels only)")
-        try:
-            value, width, height = result["value"], result["original_width"], result["original_height"]
-            (name,) = value["rectanglelabels"]
-            box = tuple(float(v) for v in (
-                value["x"] * width / 100, value["y"] * height / 100,
-                value["width"] * width / 100, value["height"] * height / 100,
-            ))  # fmt: skip
-        except (KeyError, TypeError, ValueError) as error:
-            raise LabelStudioFormatError(f"{at}.value: malformed rectangle ({error!r})") from None
+            raise LabelStudioFormatError(f"{at}.type: {fields.shown(result.get('type'))} is not supported (rectanglelabels only)")
+        value = fields.mapping(result.get("value"), f"{at}.value")
+        width = fields.whole(result.get("original_width"), f"{at}.original_width", 1, MAX_PIXELS)
+        height = fields.whole(result.get("original_height"), f"{at}.original_height", 1, MAX_PIXELS)
+        labels = fields.array(value.get("rectanglelabels"), f"{at}.value.rectanglelabels")
+        if len(labels) != 1:
+            raise fields.bad(f"{at}.value.rectanglelabels", "exactly one class name", labels)
+        name = fields.text(labels[0], f"{at}.value.rectanglelabels[0]")
+        x, y, w, h = (fields.number(value.get(key), f"{at}.value.{key}", 0.0, 100.0) for key in ("x", "y", "width", "height"))
+        w, h = min(w, 100.0 - x), min(h, 100.0 - y)  # percent of the image, cut to it
         if value.get("rotation"):
             raise LabelStudioFormatError(f"{at}.value.rotation: rotated boxes are not supported")
         if name not in classes:
-            raise LabelStudioFormatError(f"{at}.value.rectanglelabels: unknown class {name!r}")
+            raise LabelStudioFormatError(f"{at}.value.rectanglelabels: unknown class {fields.shown(name)}")
+        box = (x * width / 100, y * height / 100, w * width / 100, h * height / 100)
         instances.append(Instance(category=name, box=box, area=box[2] * box[3]))
     return instances

@@ -13,7 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from synthgen.errors import FormatError, InputError
+from synthgen.errors import InputError, UnsafePathError
+from synthgen.fileio import inside
 from synthgen.labels import Dataset
 from synthgen.layout import ANNOTATIONS
 
@@ -93,23 +94,33 @@ def open_dataset(spec: str, format: str = "auto") -> Opened:
         format = detect_format(path)
     if format not in READERS:
         raise InputError(f"{spec}: unknown format {format!r}; known: {', '.join(READ_FORMATS)}")
-    try:
-        dataset = READERS[format](path, root)
-    except FormatError:
-        raise
-    except (OSError, ValueError, TypeError) as error:
-        raise InputError(f"{path}: cannot read as {format}: {error}") from None
-    _refuse_escaping_names(dataset, spec)
+    dataset = READERS[format](path, root)
+    _refuse_escaping_names(dataset, spec, _confinement(path, format, dataset))
     opened = Opened(spec=spec, format=format, dataset=dataset)
     opened.clipped, opened.dropped = _clip_boxes(dataset)
     return opened
 
 
-def _refuse_escaping_names(dataset: Dataset, spec: str) -> None:
+def _confinement(path: Path, format: str, dataset: Dataset) -> Path:
+    """The folder an input's images must stay in (symlinks resolved): the image root, or for a YOLO or
+    VOC export inside a synthgen dataset folder (whose images link to `../images`), that dataset folder."""
+    root = Path(dataset.root)
+    if format in ("yolo", "voc") and (root.parent / ANNOTATIONS).is_file():
+        return root.parent
+    return root
+
+
+def _refuse_escaping_names(dataset: Dataset, spec: str, limit: Path) -> None:
+    """Every image file name, links followed, must stay inside `limit`."""
     for position, sample in enumerate(dataset.samples):
         name = sample.file_name
+        where = f"{spec}: images[{position}].file_name"
         if os.path.isabs(name) or os.path.normpath(name).split(os.sep)[0] == os.pardir:
-            raise InputError(f"{spec}: images[{position}].file_name: {name!r} leaves the image root {dataset.root}")
+            raise UnsafePathError(f"{where}: {name!r} leaves the image root {dataset.root}")
+        try:
+            inside(limit, os.path.relpath(os.path.join(dataset.root, name), limit), where)
+        except UnsafePathError:
+            raise UnsafePathError(f"{where}: {name!r} links to a file outside {limit}") from None
 
 
 def _clip_boxes(dataset: Dataset) -> tuple[int, int]:

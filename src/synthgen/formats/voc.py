@@ -11,10 +11,16 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from PIL import Image
-
 from synthgen.errors import FormatError
-from synthgen.fileio import atomic_write_text, place_image
+from synthgen.fileio import (
+    atomic_write_text,
+    image_size,
+    inside,
+    list_files,
+    place_image,
+    read_text,
+)
+from synthgen.formats import fields
 from synthgen.formats.coco import BACKGROUND_NAMES
 from synthgen.labels import Dataset, Instance, Sample, categories_from_names
 
@@ -30,27 +36,32 @@ def read_voc(folder: str | Path) -> Dataset:
     folder = Path(folder)
     annotations = folder / "Annotations" if (folder / "Annotations").is_dir() else folder
     images = folder / "JPEGImages" if (folder / "JPEGImages").is_dir() else annotations
-    xml_files = sorted(annotations.glob("*.xml"))
+    xml_files = [p for p in list_files(annotations, (".xml",)) if p.parent == annotations]
     if not xml_files:
         raise VocFormatError(f"{annotations}: no VOC .xml files")
     samples = [_read_sample(path, images.relative_to(folder)) for path in xml_files]
     for sample in samples:
         if not sample.width or not sample.height:
-            with Image.open(folder / sample.file_name) as image:
-                sample.width, sample.height = image.size
+            sample.width, sample.height = image_size(inside(folder, sample.file_name, f"{folder}: {sample.file_name}"))
     names = _class_names(folder, samples)
     return Dataset(categories=categories_from_names(names), samples=samples, root=str(folder))
 
 
 def _read_sample(path: Path, image_folder: Path) -> Sample:
+    text = read_text(path)
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        raise VocFormatError(f"{path}: expected VOC XML without a DOCTYPE or entities")
     try:
-        root = ET.parse(path).getroot()
+        root = ET.fromstring(text)
     except ET.ParseError as error:
         raise VocFormatError(f"{path}: not valid XML: {error}") from None
-    file_name = _text(root, "filename", path)
+    file_name = fields.text(_text(root, "filename", path), f"{path}: filename")
     size = root.find("size")
-    width = int(float(_text(size, "width", path))) if size is not None else 0
-    height = int(float(_text(size, "height", path))) if size is not None else 0
+    width = height = 0  # 0: read from the image
+    if size is not None:
+        width, height = (fields.whole(_read_number(size, key, f"{path}: size"), f"{path}: size.{key}") for key in ("width", "height"))
+    if width and height:
+        fields.size(width, height, f"{path}: size")
     sample = Sample(file_name=str(image_folder / file_name), width=width, height=height)
     for number, node in enumerate(root.findall("object")):
         sample.instances.append(_read_object(node, f"{path}: object[{number}]"))
@@ -61,10 +72,7 @@ def _read_object(node: ET.Element, where: str) -> Instance:
     box = node.find("bndbox")
     if box is None:
         raise VocFormatError(f"{where}: missing <bndbox>")
-    try:
-        xmin, ymin, xmax, ymax = (float(_text(box, key, where)) for key in ("xmin", "ymin", "xmax", "ymax"))
-    except ValueError as error:
-        raise VocFormatError(f"{where}.bndbox: not a number: {error}") from None
+    xmin, ymin, xmax, ymax = (_read_number(box, key, f"{where}.bndbox") for key in ("xmin", "ymin", "xmax", "ymax"))
     if xmax < xmin or ymax < ymin:
         raise VocFormatError(f"{where}.bndbox: xmax/ymax before xmin/ymin: {xmin} {ymin} {xmax} {ymax}")
     x, y, w, h = xmin - 1, ymin - 1, xmax - xmin + 1, ymax - ymin + 1
@@ -79,6 +87,16 @@ def _read_object(node: ET.Element, where: str) -> Instance:
     )
 
 
+def _read_number(node: ET.Element, tag: str, where: str) -> float:
+    """The finite number in `<tag>` under `node`."""
+    value = _text(node, tag, where)
+    try:
+        number = float(value)
+    except ValueError:
+        raise fields.bad(f"{where}.{tag}", "a number", value) from None
+    return fields.number(number, f"{where}.{tag}")
+
+
 def _text(node: ET.Element, tag: str, where: object) -> str:
     value = node.findtext(tag)
     if value is None or not value.strip():
@@ -91,7 +109,7 @@ def _class_names(folder: Path, samples: list[Sample]) -> list[str]:
     class_list = folder / CLASS_LIST
     if not class_list.exists():
         return used
-    listed = [n.strip() for n in class_list.read_text().splitlines() if n.strip() and n.strip() not in BACKGROUND_NAMES]
+    listed = [n.strip() for n in read_text(class_list).splitlines() if n.strip() and n.strip() not in BACKGROUND_NAMES]
     missing = [name for name in used if name not in listed]
     if missing:
         raise VocFormatError(f"{class_list}: classes used in the XML files but not listed: {', '.join(missing)}")

@@ -46,15 +46,16 @@ def kind_of(provenance: Provenance) -> Kind:
 
 def write_split(
     items: list[Item], class_names: list[str], out: Path, formats: tuple[str, ...] = ("coco",),
-    link: str = "copy", progress: bool = False,
+    link: str = "copy", progress: bool = False, splits: tuple[str, ...] = (),
 ) -> Dataset:
-    """Place the images, then write annotations, semantic maps, the asked exports and a manifest."""
+    """Place the images, then write annotations, semantic maps, the asked exports and a manifest
+    (`splits`: the mix's non-empty split names, see `formats.folder.write_labels`)."""
     samples = [
         replace(item.sample, file_name=f"{IMAGES}/{image_name(position)}{item.image_path.suffix.lower()}", id=None, provenance=_traced(item))
         for position, item in enumerate(items)
     ]
     dataset = Dataset(categories=categories_from_names(class_names), samples=samples, root=str(out))
-    write_dataset(dataset, out, [item.image_path for item in items], split_summary(items, class_names), formats, link, progress)
+    write_dataset(dataset, out, [item.image_path for item in items], split_summary(items, class_names), formats, link, progress, splits)
     return dataset
 
 

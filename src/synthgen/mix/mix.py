@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from synthgen.errors import InputError
-from synthgen.fileio import LINK_MODES, atomic_write_json, staged_folder
+from synthgen.fileio import LINK_MODES, atomic_write_json, image_size, staged_folder
 from synthgen.formats.sources import Opened, open_dataset
 from synthgen.labels import normalise_name
 from synthgen.layout import MANIFEST
@@ -70,6 +70,10 @@ class MixPlan:
     shortfalls: dict[str, Shortfall]
     duplicates: list[tuple[str, str]]  # (dropped, kept) as "input: file_name"
 
+    def written_splits(self) -> tuple[str, ...]:
+        """The splits that hold images (an empty one cannot serve as YOLO `train:` or `val:`)."""
+        return tuple(name for name, items in self.splits.items() if items)
+
 
 def parse_rename(pairs: list[str]) -> dict[str, str]:
     """`["old=new", ...]` -> {normalised old: normalised new}."""
@@ -112,6 +116,10 @@ def pixel_digest(path: Path) -> str:
     """Hash of the decoded pixels as 8-bit BGR (so the same image saved twice, in any format, is one image)."""
     if not path.is_file():
         raise MixError(f"{path}: image file not found")
+    try:
+        image_size(path)  # refuses more than fileio.MAX_PIXELS before decoding
+    except InputError as error:
+        raise MixError(f"{path}: unreadable image: {str(error).removeprefix(f'{path}: ')}") from None
     pixels = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if pixels is None:
         raise MixError(f"{path}: unreadable image")
@@ -226,8 +234,9 @@ def mix(specs: list[str], out: Path, options: MixOptions, progress: bool = False
     plan = plan_mix(items, class_names, options)
     plan.duplicates = duplicates
     with staged_folder(out) as staging:
+        splits = plan.written_splits()
         for name, split_items in plan.splits.items():
-            write_split(split_items, class_names, staging / name, options.formats, options.link, progress)
+            write_split(split_items, class_names, staging / name, options.formats, options.link, progress, splits)
         atomic_write_json(staging / MANIFEST, mix_manifest(inputs, items, plan, options))
     return plan
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from synthgen.fileio import atomic_write_bytes, atomic_write_text
+from synthgen.fileio import atomic_write_bytes, atomic_write_text, open_image
 from synthgen.formats.sources import Opened, open_dataset
-from synthgen.labels import Sample
+from synthgen.labels import Instance, Sample
 from synthgen.layout import ANNOTATIONS
 from synthgen.mix.assemble import kind_of
 
@@ -69,7 +69,17 @@ def box_arrays(opened: Opened) -> dict[str, np.ndarray]:
     return {"size": np.sqrt(w * h), "aspect": w / np.maximum(h, 1e-9), "cx": cx, "cy": cy, "visibility": visibility}
 
 
-def _png(figure) -> bytes:
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (imported when a plot is drawn)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def png_bytes(figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
     return buffer.getvalue()
@@ -77,11 +87,7 @@ def _png(figure) -> bytes:
 
 def plot_part(part: Part) -> dict[str, bytes]:
     """The plots of one part, as PNG bytes by name."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     plots = {}
     counts = class_counts_by_kind(part.opened)
     names = list(counts)
@@ -94,7 +100,7 @@ def plot_part(part: Part) -> dict[str, bytes]:
     axis.set_ylabel("instances")
     axis.legend()
     axis.tick_params(axis="x", rotation=45)
-    plots["classes"] = _png(figure)
+    plots["classes"] = png_bytes(figure)
     plt.close(figure)
     boxes = box_arrays(part.opened)
     if len(boxes["size"]):
@@ -106,14 +112,14 @@ def plot_part(part: Part) -> dict[str, bytes]:
         axes[2].hist2d(boxes["cx"], boxes["cy"], bins=20, range=[[0, 1], [0, 1]], cmap="viridis")
         axes[2].invert_yaxis()
         axes[2].set_xlabel("box centre x / width (heatmap; y down)")
-        plots["boxes"] = _png(figure)
+        plots["boxes"] = png_bytes(figure)
         plt.close(figure)
     visible = boxes["visibility"][~np.isnan(boxes["visibility"])]
     if len(visible):
         figure, axis = plt.subplots(figsize=(4, 3))
         axis.hist(visible, bins=20, range=(0, 1), color="#55a868")
         axis.set_xlabel("visibility")
-        plots["visibility"] = _png(figure)
+        plots["visibility"] = png_bytes(figure)
         plt.close(figure)
     return plots
 
@@ -128,15 +134,20 @@ def class_colour(name: str) -> tuple[int, int, int]:
 def draw_sample(opened: Opened, index: int) -> Image.Image:
     """One image with its masks (tinted) and boxes (outlined, labelled), fitted into a tile."""
     sample = opened.dataset.samples[index]
-    with Image.open(opened.image_path(sample.file_name)) as image:
+    return draw_instances(opened.image_path(sample.file_name), sample.instances)
+
+
+def draw_instances(image_path: Path, instances: list[Instance]) -> Image.Image:
+    """The image at `image_path` with these instances drawn (masks tinted, boxes outlined and labelled), fitted into a tile."""
+    with open_image(image_path) as image:
         canvas = np.asarray(image.convert("RGB"), dtype=np.float32)
-    for instance in sample.instances:
+    for instance in instances:
         if instance.mask is not None:
             mask = instance.decode_mask()
             canvas[mask] = 0.55 * canvas[mask] + 0.45 * np.array(class_colour(instance.category))
     drawn = Image.fromarray(canvas.astype(np.uint8))
     pen = ImageDraw.Draw(drawn)
-    for instance in sample.instances:
+    for instance in instances:
         x, y, w, h = instance.box
         pen.rectangle([x, y, x + w, y + h], outline=class_colour(instance.category), width=2)
         pen.text((x + 2, y + 1), instance.category, fill=(255, 255, 255))
@@ -145,9 +156,10 @@ def draw_sample(opened: Opened, index: int) -> Image.Image:
 
 
 def contact_sheet(opened: Opened, count: int = 12, seed: int = 0, columns: int = 4) -> Image.Image:
-    """`count` images sampled by `seed`, drawn, on a grid."""
+    """`count` images sampled by `seed`, drawn, on a grid sized to them (no empty cells past the last row)."""
     total = len(opened.dataset.samples)
     chosen = sorted(np.random.default_rng(seed).choice(total, size=min(count, total), replace=False)) if total else []
+    columns = max(1, min(columns, len(chosen)))
     rows = max(1, -(-len(chosen) // columns))
     sheet = Image.new("RGB", (columns * TILE[0], rows * TILE[1]), (32, 32, 32))
     for position, index in enumerate(chosen):
@@ -181,7 +193,7 @@ def write_report(specs: list[str], out: Path, seed: int = 0, sheet_count: int = 
             written.append(path)
             tags.append(f'<img src="{html.escape(f"{assets.name}/{path.name}")}" alt="{name}">')
         sections.append(f"<section><h2>{html.escape(part.label)}</h2>{_table(part)}{''.join(tags)}</section>")
-    atomic_write_text(out, _PAGE.format(title=html.escape(", ".join(specs)), splits=_split_table(parts), body="".join(sections)))
+    atomic_write_text(out, _PAGE.format(title=html.escape(", ".join(specs)), style=STYLE, splits=_split_table(parts), body="".join(sections)))
     return written
 
 
@@ -205,9 +217,10 @@ def _split_table(parts: list[Part]) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+STYLE = """<style>body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #ccc;padding:2px 8px;text-align:right} img{display:block;margin:1em 0;max-width:100%}</style>"""
 _PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>synthgen report: {title}</title>
-<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}} img{{display:block;margin:1em 0;max-width:100%}}</style>
+{style}
 </head><body><h1>synthgen report</h1><h2>Images per split</h2>{splits}{body}</body></html>
 """

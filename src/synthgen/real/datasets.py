@@ -16,9 +16,9 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
 from synthgen.errors import InputError
+from synthgen.fileio import open_image
 from synthgen.formats.folder import load_dataset
 from synthgen.labels import Instance, Sample, merge_by_name, normalise_name
 
@@ -56,7 +56,7 @@ class DetectionDataset(torch.utils.data.Dataset):
 
 def read_image_tensor(path: Path) -> torch.Tensor:
     """An image file as a float CxHxW RGB tensor in [0, 1]."""
-    with Image.open(path) as image:
+    with open_image(path) as image:
         pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
     return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from synthgen.errors import InputError
+from synthgen.errors import FormatError, InputError
+from synthgen.fileio import read_json
+from synthgen.formats import fields
 from synthgen.formats.coco import CocoFormatError, from_coco, to_coco
 from synthgen.labels import Dataset
 from synthgen.real.prelabel.base import PrelabelError
@@ -44,14 +45,16 @@ def evaluate(ground_truth: Path, predictions: Path, iou_type: str = "bbox") -> E
     """Score the predictions file against the ground truth file (its boxes as written)."""
     if iou_type not in IOU_TYPES:
         raise EvalError(f"--iou-type: {iou_type!r} is not one of {', '.join(IOU_TYPES)}")
-    ground = _read_json(ground_truth)
+    ground = read_json(ground_truth)
     try:
         from_coco(ground, source=str(ground_truth))  # validates the ground truth
     except CocoFormatError as error:
         raise EvalError(str(error)) from None
-    raw_predictions = _read_json(predictions)
+    if iou_type == "segm":
+        _require_masks(ground, ground_truth)
+    raw_predictions = read_json(predictions)
     if isinstance(raw_predictions, list):
-        return coco_eval(ground, _results_from_file(predictions, ground), iou_type)
+        return coco_eval(ground, _results_from_file(predictions, ground, iou_type), iou_type)
     try:
         predicted = from_coco(raw_predictions, source=str(predictions))
     except CocoFormatError as error:
@@ -65,27 +68,36 @@ def evaluate_datasets(truth: Dataset, predicted: Dataset, iou_type: str = "bbox"
     return coco_eval(ground, _results_from_dataset(Path("predictions"), predicted, ground, iou_type), iou_type)
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise EvalError(f"{path}: cannot read JSON: {error}") from None
 
 
-def _results_from_file(path: Path, ground: dict[str, Any]) -> list[dict[str, Any]]:
-    """A COCO results list, checked against the ground truth's image and category ids."""
+def _require_masks(ground: dict[str, Any], path: Path) -> None:
+    """`--iou-type segm` compares masks: every ground truth annotation needs one."""
+    for position, ann in enumerate(ground.get("annotations", [])):
+        if not ann.get("segmentation"):
+            raise EvalError(f"{path}: annotations[{position}].segmentation: expected a mask for --iou-type segm (got none)")
+
+
+def _results_from_file(path: Path, ground: dict[str, Any], iou_type: str) -> list[dict[str, Any]]:
+    """A COCO results list, checked against the ground truth's image and category ids; masks checked
+    against the image size (and required for `segm`: pycocotools would silently use the boxes)."""
     try:
         entries = read_results(path)
-    except PrelabelError as error:
+    except (PrelabelError, FormatError) as error:
         raise EvalError(str(error)) from None
-    image_ids = {image["id"] for image in ground["images"]}
+    sizes = {image["id"]: (image["height"], image["width"]) for image in ground["images"]}
     category_ids = {category["id"] for category in ground["categories"]}
-    for position, entry in enumerate(entries):
-        if entry["image_id"] not in image_ids:
-            raise EvalError(f"{path}: [{position}].image_id: {entry['image_id']!r} is not in the ground truth")
+    results = []
+    for entry in entries:
+        where = entry.pop("where")
+        if entry["image_id"] not in sizes:
+            raise EvalError(f"{where}.image_id: {fields.shown(entry['image_id'])} is not in the ground truth")
         if entry["category_id"] not in category_ids:
-            raise EvalError(f"{path}: [{position}].category_id: {entry['category_id']!r} is not in the ground truth")
-    return entries
+            raise EvalError(f"{where}.category_id: {fields.shown(entry['category_id'])} is not in the ground truth")
+        mask = fields.segmentation(entry.get("segmentation"), f"{where}.segmentation", *sizes[entry["image_id"]])
+        if iou_type == "segm" and mask is None:
+            raise EvalError(f"{where}.segmentation: expected a mask for --iou-type segm (got none)")
+        results.append({**entry, "segmentation": mask} if mask is not None else entry)
+    return results
 
 
 def _results_from_dataset(

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from synthgen.errors import InputError
-from synthgen.fileio import atomic_write_json, atomic_write_text, inside
+from synthgen.fileio import (
+    MAX_JSON_BYTES,
+    atomic_write_json,
+    atomic_write_text,
+    inside,
+    read_text,
+)
 from synthgen.formats import labelstudio
 from synthgen.formats.coco import CocoFormatError, read_coco, to_coco
 from synthgen.formats.folder import load_dataset, write_dataset_folder
@@ -58,6 +64,8 @@ def export_review(
     """Write the review queue to `out` (Label Studio tasks + `labeling_config.xml`, or COCO)."""
     if to not in EXPORT_FORMATS:
         raise ReviewError(f"--to: unknown format {to!r}; use one of {', '.join(EXPORT_FORMATS)}")
+    if budget < 1:
+        raise ReviewError(f"--budget: expected a number of images >= 1 (got {budget})")
     dataset = _load(dataset_dir)
     queue = review_queue(dataset, budget)
     if to == "coco":
@@ -104,7 +112,7 @@ def _read_corrections(
     export: Path, dataset: Dataset, by_name: dict[str, Sample]
 ) -> tuple[dict[str, Sample], list[str]]:
     """(corrected samples by file name, file names that were sent but skipped)."""
-    text = _read_text(export)
+    text = read_text(export, MAX_JSON_BYTES)
     if text.lstrip().startswith("{"):
         return _coco_corrections(export, dataset, by_name)
     corrected: dict[str, Sample] = {}
@@ -114,7 +122,7 @@ def _read_corrections(
         try:
             name = labelstudio.task_file_name(task, where)
             sample = _sample_for(by_name, name, f"{where}.data.{labelstudio.FILE_KEY}")
-            answer = labelstudio.final_annotation(task)
+            answer = labelstudio.final_annotation(task, where)
             if answer is None:
                 skipped.append(name)
                 continue
@@ -143,13 +151,6 @@ def _coco_corrections(
         original = _sample_for(by_name, sample.file_name, f"{export}: images[{position}].file_name")
         corrected[original.file_name] = _human(original, sample.instances, {"tool": "coco"})
     return corrected, []
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text()
-    except OSError as error:
-        raise ReviewError(f"{path}: cannot read: {error.strerror}") from None
 
 
 def _sample_for(by_name: dict[str, Sample], name: str, where: str) -> Sample:

@@ -8,8 +8,11 @@ for instances that have none (e.g. boxes a reviewer drew).
 
 from __future__ import annotations
 
+import itertools
 import random
-from dataclasses import dataclass
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -102,32 +105,142 @@ def make_optimizer(name: str, parameters, lr: float):
     return torch.optim.AdamW(parameters, lr=lr, weight_decay=1e-4)
 
 
-def run_epochs(
-    model, optimizer, items: list[TrainItem], classes: list[str], epochs: int, batch_size: int, seed: int,
-    device: str, show_progress: bool,
-) -> list[float]:  # fmt: skip
-    """Train in shuffled batches (the order depends only on `seed`); the last epoch's step losses."""
-    from synthgen.progress import progress_bar
+def epoch_batches(count: int, batch_size: int, seed: int, epochs: int | None = None) -> Iterator[tuple[int, list[int]]]:
+    """(epoch, item indices) of shuffled batches, epoch after epoch (the order depends only on `seed`);
+    endless when `epochs` is None (a step-based run takes as many batches as it has steps)."""
+    order = list(range(count))
+    for epoch in itertools.count() if epochs is None else range(epochs):
+        random.Random(seed + epoch).shuffle(order)
+        for start_at in range(0, count, batch_size):
+            yield epoch, order[start_at : start_at + batch_size]
 
+
+def run_batches(
+    model, optimizer, items: list[TrainItem], classes: list[str], batches: Iterable[tuple[int, list[int]]],
+    epochs: int, total: int, device: str, show_progress: bool,
+) -> list[float]:  # fmt: skip
+    """One optimiser step per (epoch, batch of item indices), `total` of them; the loss of every step."""
     heads = getattr(model, "roi_heads", None)
     with_masks = heads is not None and heads.has_mask()
-    order, losses = list(range(len(items))), []
-    with progress_bar(show_progress) as progress:
-        task = progress.add_task("training", total=epochs * -(-len(items) // batch_size))
-        for epoch in range(epochs):
-            random.Random(seed + epoch).shuffle(order)
-            losses = []
-            for start_at in range(0, len(order), batch_size):
-                batch = [to_target(items[i], classes, with_masks) for i in order[start_at : start_at + batch_size]]
-                images = [image.to(device) for image, _ in batch]
-                targets = [{k: v.to(device) for k, v in target.items()} for _, target in batch]
-                loss = sum(model(images, targets).values())
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                losses.append(loss.item())
-                progress.advance(task)
+    losses, epoch_losses, current = [], [], 0
+    with EpochReport(show_progress, epochs, total) as report:
+        for epoch, indices in batches:
+            if epoch != current:
+                report.epoch_done(current, epoch_losses)
+                current, epoch_losses = epoch, []
+            batch = [to_target(items[i], classes, with_masks) for i in indices]
+            images = [image.to(device) for image, _ in batch]
+            targets = [{k: v.to(device) for k, v in target.items()} for _, target in batch]
+            loss = sum(model(images, targets).values())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            epoch_losses.append(losses[-1])
+            report.step(epoch, epoch_losses)
+        if epoch_losses:
+            report.epoch_done(current, epoch_losses)
     return losses
+
+
+class EpochReport:
+    """Epoch, mean loss and ETA while training, on stderr: a bar on a terminal, else one line per epoch."""
+
+    def __init__(self, show: bool, epochs: int, total: int):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        from synthgen.progress import progress_bar
+
+        self.console = Console(stderr=True)
+        self.lines = show and not self.console.is_terminal
+        self.epochs, self.started = epochs, time.monotonic()
+        self.progress = progress_bar(
+            show, TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[loss]}"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        )  # fmt: skip
+        self.task = self.progress.add_task(f"epoch 1/{epochs}", total=total, loss="")
+
+    def __enter__(self) -> EpochReport:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def step(self, epoch: int, losses: list[float]) -> None:
+        loss = f"loss {sum(losses) / len(losses):.4f}"
+        self.progress.update(self.task, advance=1, description=f"epoch {epoch + 1}/{self.epochs}", loss=loss)
+
+    def epoch_done(self, epoch: int, losses: list[float]) -> None:
+        if not self.lines:
+            return
+        from synthgen.progress import clock
+
+        seconds = time.monotonic() - self.started
+        self.console.print(
+            f"epoch {epoch + 1}/{self.epochs}: loss {sum(losses) / len(losses):.4f}, {seconds:.1f} s, "
+            f"ETA {clock(seconds / (epoch + 1) * (self.epochs - epoch - 1))}",
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
+
+
+@dataclass
+class Fit:
+    """How to train: the same for `train` (epochs) and `train_steps` (optimiser steps)."""
+
+    arch: str = DEFAULT_ARCH
+    batch_size: int = 4
+    lr: float = 0.01
+    image_size: int | None = None
+    device: str | None = None
+    seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+    optimizer: str = "sgd"
+    show_progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise TrainError(f"--optimizer: {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+
+    def config(self, classes: list[str]) -> dict[str, Any]:
+        """The model folder's config (what `prelabel --weights` reads back)."""
+        sizes = {"min_size": self.image_size, "max_size": self.image_size}
+        return {"arch": self.arch, "classes": classes, **sizes, "options": self.options, "optimizer": self.optimizer, "lr": self.lr}
+
+
+def fit(
+    model, items: list[TrainItem], classes: list[str], how: Fit, batches: Iterable[tuple[int, list[int]]], epochs: int, total: int
+) -> list[float]:
+    """Train `model` on the `total` batches (over `epochs`), then recalibrate BatchNorm; the loss of every step."""
+    from synthgen.real.prelabel.base import pick_device
+
+    device = pick_device(how.device)
+    model.to(device).train()
+    optimizer_step = make_optimizer(how.optimizer, model.parameters(), how.lr)
+    losses = run_batches(model, optimizer_step, items, classes, batches, epochs, total, device, how.show_progress)
+    recalibrate_batchnorm(model, items, classes, how.batch_size, device)
+    return losses
+
+
+def new_model(how: Fit, classes: list[str]):
+    """An untrained `how.arch` for `classes` (its weights come from torch's generator: seed it first)."""
+    from synthgen.real.prelabel.torchvision_models import build_model
+
+    return build_model(how.arch, len(classes) + 1, how.image_size, how.image_size, **how.options)
+
+
+def train_steps(items: list[TrainItem], classes: list[str], steps: int, how: Fit):
+    """A new model trained for exactly `steps` optimiser steps; (model, loss of every step)."""
+    import torch
+
+    if steps < 1:
+        raise TrainError(f"--steps: must be >= 1, got {steps}")
+    torch.manual_seed(how.seed)
+    model = new_model(how, classes)
+    batches = itertools.islice(epoch_batches(len(items), how.batch_size, how.seed), steps)
+    per_epoch = -(-len(items) // how.batch_size)
+    return model, fit(model, items, classes, how, batches, -(-steps // per_epoch), steps)
 
 
 def train(
@@ -150,39 +263,30 @@ def train(
     `options` are torchvision builder arguments, saved in the config so the model loads back the same."""
     import torch
 
-    from synthgen.real.prelabel.base import pick_device
-    from synthgen.real.prelabel.torchvision_models import build_model, load_detection_model, save_model_folder
+    from synthgen.real.prelabel.torchvision_models import (
+        load_detection_model,
+        save_model_folder,
+    )
 
     refuse_existing(Path(out))  # before training, not after
-    if optimizer not in OPTIMIZERS:
-        raise TrainError(f"--optimizer: {optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
-    device = pick_device(device)
+    how = Fit(arch or DEFAULT_ARCH, batch_size, lr, image_size, device, seed, options or {}, optimizer, show_progress)
     torch.manual_seed(seed)
     if weights is not None:
         model, labels, start = load_detection_model(arch, Path(weights), [])
-        arch, image_size, options = start["arch"], start.get("min_size"), start.get("options", {})
+        how.arch, how.image_size, how.options = start["arch"], start.get("min_size"), start.get("options", {})
         items, classes = gather(dataset_dirs, labels[1:], include_unreviewed)
     else:
         items, classes = gather(dataset_dirs, None, include_unreviewed)
-        arch = arch or DEFAULT_ARCH
-        options = options or {}
-        model = build_model(arch, len(classes) + 1, image_size, image_size, **options)
-    model.to(device).train()
-    optimizer_step = make_optimizer(optimizer, model.parameters(), lr)
-    losses = run_epochs(model, optimizer_step, items, classes, epochs, batch_size, seed, device, show_progress)
-    recalibrate_batchnorm(model, items, classes, batch_size, device)
+        model = new_model(how, classes)
+    per_epoch = -(-len(items) // batch_size)
+    losses = fit(model, items, classes, how, epoch_batches(len(items), batch_size, seed, epochs), epochs, epochs * per_epoch)
+    last_epoch = losses[-per_epoch:]
     config = {
-        "arch": arch,
-        "classes": classes,
-        "min_size": image_size,
-        "max_size": image_size,
-        "options": options,
+        **how.config(classes),
         "epochs": epochs,
-        "optimizer": optimizer,
-        "lr": lr,
         "images": len(items),
         "datasets": [str(d) for d in dataset_dirs],
-        "final_loss": sum(losses) / len(losses),
+        "final_loss": sum(last_epoch) / len(last_epoch),
     }
     with staged_folder(out) as staging:
         save_model_folder(model, staging, config)

@@ -12,7 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from synthgen.fileio import IMAGE_SUFFIXES
+from synthgen.errors import InputError
+from synthgen.fileio import IMAGE_SUFFIXES, list_files
 
 MODES = ("layout", "restyle", "inpaint")
 CONDITIONINGS = ("segmentation", "ade20k", "depth", "canny")
@@ -35,12 +36,20 @@ class ControlNetSpec(_Strict):
 
 
 class PromptSpec(_Strict):
-    """Per-class prompt templates; `{class}` and every attribute name are filled in per image."""
+    """Per-class prompt templates; `{class}` and every attribute name are filled in per image.
+
+    A plain string (`prompt: "a photo of a {class}"`) is the template.
+    """
 
     template: str = DEFAULT_TEMPLATE
     classes: dict[str, str] = {}
     attributes: dict[str, list[str]] = {}
     negative: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _string_is_template(cls, value: object) -> object:
+        return {"template": value} if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _known_fields(self) -> PromptSpec:
@@ -81,9 +90,11 @@ class TrustSpec(_Strict):
             raise ValueError("scorer 'clip' needs 'model': a CLIP folder or hub id")
         if self.scorer == "detector":
             if not self.detector:
-                raise ValueError("scorer 'detector' needs 'detector': owlv2, owlvit or torchvision:<arch>")
-            if self.detector in ("owlv2", "owlvit") and not self.model:
+                raise ValueError("scorer 'detector' needs 'detector': owlv2, owlvit, grounding-dino, yolo or torchvision:<arch>")
+            if self.detector in ("owlv2", "owlvit", "grounding-dino") and not self.model:
                 raise ValueError(f"detector {self.detector!r} needs 'model': its folder or hub id")
+            if self.detector == "yolo" and not self.weights:
+                raise ValueError("detector 'yolo' needs 'weights': its .onnx export")
             if self.detector.startswith("torchvision") and not self.weights:
                 raise ValueError("a torchvision detector needs 'weights': a weights file or a `synthgen train` folder")
         return self
@@ -146,7 +157,7 @@ def resolve_model(reference: str, base_dir: Path) -> str:
 def background_files(spec: DiffusionSpec, base_dir: Path) -> list[Path]:
     """The photos of the `backgrounds` folder, sorted (so an index picks the same photo anywhere)."""
     folder = (base_dir / Path(spec.backgrounds or "").expanduser()).resolve()
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+    return list_files(folder, IMAGE_SUFFIXES) if folder.is_dir() else []
 
 
 def class_problems(spec: DiffusionSpec, class_names: list[str]) -> list[str]:
@@ -178,6 +189,15 @@ def path_problems(spec: DiffusionSpec, base_dir: Path) -> list[str]:
         path = (base_dir / Path(reference).expanduser()).resolve()
         if must_exist and not path.exists():
             problems.append(f"{where}: no such file or folder: {path}")
-        elif where.endswith(".backgrounds") and not background_files(spec, base_dir):
-            problems.append(f"{where}: holds no photos ({' '.join(IMAGE_SUFFIXES)}): {path}")
+        elif where.endswith(".backgrounds"):
+            problems += _background_problems(spec, base_dir, where, path)
     return problems
+
+
+def _background_problems(spec: DiffusionSpec, base_dir: Path, where: str, path: Path) -> list[str]:
+    """The backgrounds folder must hold photos (and not be a system folder or too big to walk)."""
+    try:
+        found = background_files(spec, base_dir)
+    except InputError as error:
+        return [f"{where}: {error}"]
+    return [] if found else [f"{where}: holds no photos ({' '.join(IMAGE_SUFFIXES)}): {path}"]

@@ -9,6 +9,7 @@ Accepted forms (YAML):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -64,12 +65,15 @@ def _number(value: float, integer: bool) -> float | int:
     return int(value) if integer else float(value)
 
 
-def parse(value: Any, integer: bool = False, minimum: float | None = None) -> Distribution:
+EXPECTED = "expected a number, [min, max], {choice: [...]} or {normal: [mean, std]}"
+
+
+def parse(value: Any, integer: bool = False, minimum: float | None = None, maximum: float | None = None) -> Distribution:
     """Parse a recipe value into a Distribution; raise ValueError with a short reason."""
     if isinstance(value, Distribution):
         return value
     if isinstance(value, bool):
-        raise ValueError("expected a number, [min, max], {choice: [...]} or {normal: [mean, std]}")
+        raise ValueError(f"{EXPECTED}, got {value!r}")
     if isinstance(value, (int, float)):
         dist = Distribution("constant", (_checked(value, integer),), integer=integer)
     elif isinstance(value, (list, tuple)):
@@ -93,15 +97,23 @@ def parse(value: Any, integer: bool = False, minimum: float | None = None) -> Di
             raise ValueError(f"clip min {_fmt(clip[0])} > max {_fmt(clip[1])}")
         dist = Distribution("normal", (mean, std), clip=clip, integer=integer)
     else:
-        raise ValueError("expected a number, [min, max], {choice: [...]} or {normal: [mean, std]}")
+        raise ValueError(f"{EXPECTED}, got {value!r}")
     if minimum is not None and dist.bounds[0] < minimum:
         raise ValueError(f"must be >= {_fmt(minimum)}, got {_fmt(dist.bounds[0])}")
+    if maximum is not None and dist.bounds[1] > maximum:
+        raise ValueError(f"must be <= {_fmt(maximum)}, got {_fmt(dist.bounds[1])}")
     return dist
+
+
+MAGNITUDE = 1e9  # no recipe number is larger: metres, degrees, watts, counts
+MAX_PER_IMAGE = 1000  # instances (or lights, distractors) drawn per image
 
 
 def _checked(value: Any, integer: bool) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"expected a number, got {value!r}")
+        raise ValueError(f"expected a number, got {value!r:.60}")
+    if not math.isfinite(value) or abs(value) > MAGNITUDE:
+        raise ValueError(f"expected a finite number within +-{MAGNITUDE:g}, got {value!r}")
     if integer and value != int(value):
         raise ValueError(f"expected a whole number, got {value!r}")
     return float(value)
@@ -117,14 +129,14 @@ def _fmt(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _field(integer: bool, minimum: float | None) -> Any:
+def _field(integer: bool, minimum: float | None, maximum: float | None = None) -> Any:
     return Annotated[
         Distribution,
-        BeforeValidator(lambda v: parse(v, integer=integer, minimum=minimum)),
+        BeforeValidator(lambda v: parse(v, integer=integer, minimum=minimum, maximum=maximum)),
         PlainSerializer(lambda d: d.to_yaml()),
     ]
 
 
 Number = _field(integer=False, minimum=None)
 PositiveNumber = _field(integer=False, minimum=0)
-Count = _field(integer=True, minimum=0)
+Count = _field(integer=True, minimum=0, maximum=MAX_PER_IMAGE)

@@ -9,36 +9,46 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from synthgen.errors import RecipeError
+from synthgen.errors import InputError, RecipeError, shown
+from synthgen.fileio import image_size, read_yaml, regular_file
 from synthgen.recipe.diffusion import DiffusionSpec, class_problems, path_problems
-from synthgen.recipe.schema import IMAGE_SUFFIXES, MESH_SUFFIXES, Recipe
+from synthgen.recipe.schema import MESH_SUFFIXES, Recipe, file_fields, files_at
+
+MAX_RECIPE_BYTES = 1024**2
 
 
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe file; raise RecipeError listing every problem."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = read_yaml(path, MAX_RECIPE_BYTES)
+    except InputError as error:
+        raise RecipeError([str(error)]) from None
     except OSError as error:
         raise RecipeError([f"{path}: cannot read recipe: {error.strerror or error}"]) from None
-    except yaml.YAMLError as error:
-        raise RecipeError([f"{path}: not valid YAML: {str(error).splitlines()[0]}"]) from None
     if not isinstance(data, dict):
         raise RecipeError([f"{path}: expected a mapping of recipe fields at the top level"])
     return parse_recipe(data, path)
 
 
 def parse_recipe(data: dict[str, Any], path: Path) -> Recipe:
-    """Validate recipe data read from `path` (used for error messages and relative paths)."""
+    """Validate recipe data read from `path` (used for error messages and relative paths); schema and
+    file problems are reported together."""
+    base_dir = path.resolve().parent
+    files = file_fields(data)
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as error:
-        raise RecipeError([f"{path}: {_location(e['loc'])}: {_message(e)}" for e in error.errors()]) from None
+        problems = [f"{path}: {_location(e['loc'])}: {_message(e)}" for e in error.errors()]
+        raise RecipeError(problems + [f"{path}: {p}" for p in _file_problems(files, base_dir)]) from None
     recipe._source = path.resolve()
-    problems = [f"{path}: {problem}" for problem in _asset_problems(recipe)]
+    problems = [f"{path}: {problem}" for problem in _file_problems(files, base_dir)]
+    if recipe.augment:
+        from synthgen.recipe.augmentation import augment_problems
+
+        problems += [f"{path}: {problem}" for problem in augment_problems(recipe.augment)]
     if recipe.diffusion is not None:
         problems += [f"{path}: {problem}" for problem in diffusion_problems(recipe, recipe.diffusion)]
     if problems:
@@ -46,22 +56,53 @@ def parse_recipe(data: dict[str, Any], path: Path) -> Recipe:
     return recipe
 
 
-def _asset_problems(recipe: Recipe) -> list[str]:
+def _file_problems(fields: dict[str, tuple[str, tuple[str, ...]]], base_dir: Path) -> list[str]:
+    """Missing, unsupported, special (FIFO, device) and unreadable files of each file field."""
     problems = []
-    for where, files in recipe.input_files().items():
-        suffixes = MESH_SUFFIXES if where.endswith(".asset") else IMAGE_SUFFIXES
+    for where, (value, suffixes) in fields.items():
         kind = "mesh" if suffixes is MESH_SUFFIXES else "image"
+        try:
+            files = files_at(base_dir, value, suffixes)
+        except InputError as error:
+            problems.append(f"{where}: {error}")
+            continue
         if not files:
             problems.append(f"{where}: no {kind} files ({' '.join(suffixes)}) found")
         elif not files[0].exists():
             problems.append(f"{where}: no such file or folder: {files[0]}")
         elif files[0].suffix.lower() not in suffixes:
             problems.append(f"{where}: unsupported {kind} type {files[0].suffix!r}, expected one of {' '.join(suffixes)}")
-    if recipe.augment:
-        from synthgen.recipe.augmentation import augment_problems
-
-        problems.extend(augment_problems(recipe.augment))
+        else:
+            problems += [f"{where}: {problem}" for problem in _unreadable(files, kind == "image")]
     return problems
+
+
+def _unreadable(files: list[Path], images: bool) -> list[str]:
+    """The first file that is not a regular file or (`images`) not an image, as a problem."""
+    for file in files:
+        try:
+            regular_file(file)
+            if images:
+                _check_image(file)
+        except InputError as error:
+            return [str(error)]
+    return []
+
+
+HDR_MAGIC = {".exr": (b"\x76\x2f\x31\x01",), ".hdr": (b"#?RADIANCE", b"#?RGBE")}
+
+
+def _check_image(file: Path) -> None:
+    """A texture, HDRI or photo must open: EXR and Radiance HDR by their magic bytes (Pillow reads
+    neither), the rest by Pillow's header (which also holds the pixel cap)."""
+    magic = HDR_MAGIC.get(file.suffix.lower())
+    if magic is None:
+        image_size(file)
+        return
+    with open(file, "rb") as opened:
+        head = opened.read(16)
+    if not head.startswith(magic):
+        raise InputError(f"{file}: not an {file.suffix.lower().lstrip('.').upper()} image (its first bytes do not say so)")
 
 
 def diffusion_problems(recipe: Recipe, spec: DiffusionSpec) -> list[str]:
@@ -89,5 +130,7 @@ def _message(error: dict[str, Any]) -> str:
         return "unknown key"
     if error["type"] == "missing":
         return "required field is missing"
-    message = error["msg"]
-    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if "input" in error and error["type"] not in ("value_error", "assertion_error"):  # ours name their values
+        message += f" (got {shown(error['input'])})"
+    return message

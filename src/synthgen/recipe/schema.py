@@ -14,6 +14,7 @@ from pydantic import BaseModel, ByteSize, ConfigDict, Field, PrivateAttr, field_
 
 from synthgen.errors import RecipeError
 from synthgen.fileio import IMAGE_SUFFIXES as PHOTO_SUFFIXES
+from synthgen.fileio import list_files
 from synthgen.formats import EXPORTS
 from synthgen.recipe.diffusion import DiffusionSpec
 from synthgen.recipe.distributions import Count, Number, PositiveNumber, parse
@@ -25,8 +26,11 @@ LIGHT_KINDS = ("point", "area", "sun")
 BUILTIN_HDRIS = "builtin"
 
 
+MAX_IMAGES = 1_000_000  # per recipe run; render more as several runs (seeds)
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ImageSpec(Strict):
@@ -243,8 +247,8 @@ class ResourceSpec(Strict):
 class Recipe(Strict):
     version: Literal[1]
     name: str = Field(min_length=1)
-    seed: int = 0
-    count: int = Field(ge=1)
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    count: int = Field(ge=1, le=MAX_IMAGES)
     backend: Literal["blender", "blenderproc", "diffusion"] = "blender"
     image: ImageSpec = ImageSpec()
     render: RenderSpec = RenderSpec()
@@ -292,14 +296,7 @@ class Recipe(Strict):
 
     def files(self, where: str | None, suffixes: tuple[str, ...]) -> list[Path]:
         """`where` (relative to the recipe) as a list: the file itself, or a folder's sorted files of `suffixes`."""
-        if where is None:
-            return []
-        if where == BUILTIN_HDRIS and suffixes == IMAGE_SUFFIXES:
-            return builtin_hdris()
-        path = (self.base_dir / where).resolve()
-        if path.is_dir():
-            return sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes)
-        return [path]
+        return files_at(self.base_dir, where, suffixes)
 
     def content_hash(self) -> str:
         """Hash of everything that decides the images; not `count` (so runs can be extended) nor `resources`."""
@@ -310,8 +307,10 @@ class Recipe(Strict):
     def with_overrides(self, count: int | None = None, seed: int | None = None) -> Recipe:
         """A copy with `count` / `seed` replaced (command-line overrides)."""
         updates = {k: v for k, v in {"count": count, "seed": seed}.items() if v is not None}
-        if "count" in updates and updates["count"] < 1:
-            raise RecipeError([f"--count: must be >= 1, got {count}"])
+        if "count" in updates and not 1 <= updates["count"] <= MAX_IMAGES:
+            raise RecipeError([f"--count: expected 1 to {MAX_IMAGES} images (got {count})"])
+        if "seed" in updates and not 0 <= updates["seed"] < 2**63:
+            raise RecipeError([f"--seed: expected a whole number from 0 to 2**63 - 1 (got {seed})"])
         copy = self.model_copy(update=updates)
         copy._source = self._source
         return copy
@@ -319,18 +318,38 @@ class Recipe(Strict):
 
     def input_files(self) -> dict[str, list[Path]]:
         """Every file the recipe names (meshes, textures, HDRIs, photos), keyed by field path."""
-        found: dict[str, list[Path]] = {}
-        mesh_specs = [(f"classes[{i}]", c) for i, c in enumerate(self.classes)] + [("scene.distractors", self.scene.distractors)]
-        for where, spec in mesh_specs:
-            if spec.asset:
-                found[f"{where}.asset"] = self.asset_files(spec)
-            if spec.material.textures:
-                found[f"{where}.material.textures"] = self.files(spec.material.textures, IMAGE_SUFFIXES)
-        if self.scene.world.hdri:
-            found["scene.world.hdri"] = self.files(self.scene.world.hdri, IMAGE_SUFFIXES)
-        if self.scene.background:
-            found["scene.background.photos"] = self.files(self.scene.background.photos, IMAGE_SUFFIXES)
-        return found
+        return {where: self.files(value, suffixes) for where, (value, suffixes) in file_fields(self.model_dump()).items()}
+
+
+def file_fields(data: Any) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Field path -> (path as written, accepted suffixes) for every file field of recipe data; works on
+    raw YAML data too (wrong types are skipped), so missing files are reported with schema errors."""
+
+    def get(node: Any, *keys: str) -> Any:
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node
+
+    classes = get(data, "classes")
+    specs = [(f"classes[{i}]", c) for i, c in enumerate(classes if isinstance(classes, list) else [])]
+    found: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for where, spec in [*specs, ("scene.distractors", get(data, "scene", "distractors"))]:
+        found[f"{where}.asset"] = (get(spec, "asset"), MESH_SUFFIXES)
+        found[f"{where}.material.textures"] = (get(spec, "material", "textures"), IMAGE_SUFFIXES)
+    found["scene.world.hdri"] = (get(data, "scene", "world", "hdri"), IMAGE_SUFFIXES)
+    found["scene.background.photos"] = (get(data, "scene", "background", "photos"), IMAGE_SUFFIXES)
+    return {where: entry for where, entry in found.items() if isinstance(entry[0], str) and entry[0]}
+
+
+def files_at(base_dir: Path, where: str | None, suffixes: tuple[str, ...]) -> list[Path]:
+    """`where` (relative to `base_dir`) as a list: the file itself, or a folder's sorted files of
+    `suffixes` (a bounded walk: `fileio.list_files`)."""
+    if where is None:
+        return []
+    if where == BUILTIN_HDRIS and suffixes == IMAGE_SUFFIXES:
+        return builtin_hdris()
+    path = (base_dir / where).resolve()
+    return list_files(path, suffixes) if path.is_dir() else [path]
 
 
 def builtin_hdris() -> list[Path]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,12 +26,12 @@ from synthgen.render.annotate import annotate
 from synthgen.render.backends import preflight, render_scenes
 from synthgen.render.executors import EXECUTORS, TaskOutcome
 from synthgen.render.executors.local import run_local
-from synthgen.render.run_folder import RunOutput, claim, finalize
+from synthgen.render.run_folder import RunOutput, claimed, finalize
 from synthgen.render.sampling import sample
 from synthgen.render.scene import Render, Scene
 
 if TYPE_CHECKING:
-    from synthgen.render.executors.ray import RayOptions
+    from synthgen.render.executors.ray import RayExecutor, RayOptions
 
 ProgressCallback = Callable[[int, dict[str, Any] | None], None]
 
@@ -174,30 +175,36 @@ def render_dataset(
         raise ValueError(f"unknown executor {executor!r}, expected one of {', '.join(EXECUTORS)}")
     started = time.perf_counter()
     preflight(recipe, local=executor == "local")
-    output = claim(out, recipe, overwrite=overwrite)
-    pending = output.pending(recipe.count)
-    ray_executor = None
+    with claimed(out, recipe, overwrite=overwrite) as output:
+        pending = output.pending(recipe.count)
+        outcomes, ray_executor = _start(recipe, out, pending, workers, executor, ray_options)
+        failures: dict[int, str] = {}
+        rendered = 0
+        with closing(outcomes):  # on Ctrl-C or an error, the executor stops its workers at once
+            for index, record, error in outcomes:
+                if error is None:
+                    rendered += 1
+                else:
+                    failures[index] = error
+                if on_progress:
+                    on_progress(index, record)
+        seconds = time.perf_counter() - started
+        dataset = None
+        if not failures:
+            dataset = finalize(output, recipe, {"seconds": round(seconds, 3), "rendered": rendered})
+    images_per_node = ray_executor.images_per_node if ray_executor else {}
+    return RunResult(out, recipe.count, rendered, recipe.count - len(pending), failures, seconds, dataset, images_per_node)
+
+
+def _start(
+    recipe: Recipe, out: Path, pending: list[int], workers: int, executor: str, ray_options: RayOptions | None
+) -> tuple[Iterator[TaskOutcome], RayExecutor | None]:
+    """The outcomes of rendering `pending` with the chosen executor, and the Ray executor (None for local)."""
     if executor == "ray":
         from synthgen.render.executors.ray import RayExecutor, RayOptions
 
         ray_executor = RayExecutor((ray_options or RayOptions()).for_recipe(recipe))
         task = RenderTask(recipe, out.resolve(), recipe.content_hash(), threads=ray_executor.options.threads)
-        outcomes: Iterator[TaskOutcome] = ray_executor.run(task, pending)
-    else:
-        task = RenderTask(recipe, out, recipe.content_hash(), threads=max(1, (os.cpu_count() or 1) // max(workers, 1)))
-        outcomes = run_local(task, pending, workers)
-    failures: dict[int, str] = {}
-    rendered = 0
-    for index, record, error in outcomes:
-        if error is None:
-            rendered += 1
-        else:
-            failures[index] = error
-        if on_progress:
-            on_progress(index, record)
-    seconds = time.perf_counter() - started
-    dataset = None
-    if not failures:
-        dataset = finalize(output, recipe, {"seconds": round(seconds, 3), "rendered": rendered})
-    images_per_node = ray_executor.images_per_node if ray_executor else {}
-    return RunResult(out, recipe.count, rendered, recipe.count - len(pending), failures, seconds, dataset, images_per_node)
+        return ray_executor.run(task, pending), ray_executor
+    task = RenderTask(recipe, out, recipe.content_hash(), threads=max(1, (os.cpu_count() or 1) // max(workers, 1)))
+    return run_local(task, pending, workers), None

@@ -2,7 +2,8 @@
 
 Each finished image leaves `images/`, `semantic/` and, written last, a record in
 `.synthgen/samples/<index>.json`; an image counts as done only when its record exists. So a run
-killed at any moment resumes where it stopped and ends with the same dataset.
+killed at any moment resumes where it stopped and ends with the same dataset. One run at a time
+holds a folder (`ownership.run_lock`), and a run deletes only what synthgen wrote there.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,16 +20,24 @@ from typing import Any
 from synthgen import __version__
 from synthgen.errors import OutputError
 from synthgen.fileio import atomic_write_json
-from synthgen.formats import EXPORTS
 from synthgen.formats.folder import write_labels
 from synthgen.labels import Dataset, Sample, categories_from_names, instances_per_class
-from synthgen.layout import ANNOTATIONS, DEPTH, IMAGES, MANIFEST, NORMALS, SEMANTIC, STATE
+from synthgen.layout import MANIFEST, STATE
 from synthgen.recipe import Recipe
+from synthgen.render.ownership import (
+    LOCK,
+    RECORDS,
+    RUN_LOCK,
+    Owned,
+    legacy_owned,
+    read_lock,
+    recipe_lock,
+    remove_finished,
+    remove_images,
+    run_entries,
+    run_lock,
+)
 from synthgen.render.trust import summarize
-
-LOCK = "lock.json"
-RECORDS = "samples"
-LAYOUT_ENTRIES = (IMAGES, SEMANTIC, ANNOTATIONS, MANIFEST, STATE, DEPTH, NORMALS, *(f for f in EXPORTS if f != "coco"))
 
 
 @dataclass(frozen=True)
@@ -59,32 +70,91 @@ class RunOutput:
         return json.loads(self.record_path(index).read_text())
 
 
+@contextmanager
+def claimed(out: Path, recipe: Recipe, overwrite: bool = False) -> Iterator[RunOutput]:
+    """Make `out` ready for `recipe` and hold its run lock while the block renders into it.
+
+    New, resumed (same recipe: a changed `count` first drops the finished dataset and the images
+    beyond the new count), or with `overwrite` cleared of what an earlier run wrote (see
+    `ownership`). Nothing synthgen did not write is deleted: where the run would write over such
+    files, the folder is refused, and refused before anything is written into it.
+    """
+    _refuse_unusable(out)
+    _plan(out, recipe, overwrite)
+    with run_lock(out):
+        owned, same = _plan(out, recipe, overwrite)
+        output = RunOutput(out)
+        _prepare(output, recipe, owned, same)
+        yield output
+
+
 def claim(out: Path, recipe: Recipe, overwrite: bool = False) -> RunOutput:
-    """Make `out` ready for `recipe`: new, resumed (same recipe), or cleared with `overwrite`."""
-    output = RunOutput(out)
-    lock_path = output.lock
-    lock = {"recipe_name": recipe.name, "recipe_hash": recipe.content_hash(), "seed": recipe.seed}
+    """`claimed`, releasing the run lock once the folder is ready (for tools that render into it later)."""
+    with claimed(out, recipe, overwrite) as output:
+        return output
+
+
+def _refuse_unusable(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder")
-    if out.exists() and any(out.iterdir()):
-        existing = json.loads(lock_path.read_text()) if lock_path.exists() else None
-        if existing == lock:
-            return output
-        if not overwrite:
-            what = (
-                f"a dataset of recipe {existing['recipe_name']!r} (hash {existing['recipe_hash']}, seed {existing['seed']})"
-                if existing
-                else "files that are not a synthgen run"
-            )
-            raise OutputError(f"{out}: holds {what}; choose another folder or pass --overwrite")
-        for name in LAYOUT_ENTRIES:
-            path = out / name
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            elif path.exists() or path.is_symlink():
-                path.unlink()
-    atomic_write_json(lock_path, lock)
-    return output
+    for state in (out / STATE, out / STATE / RECORDS):
+        if state.is_symlink():
+            raise OutputError(f"{state}: is a link; synthgen keeps its run state in a real folder")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputError(f"{out}: {parent} is a file, not a folder")
+            return
+
+
+def _plan(out: Path, recipe: Recipe, overwrite: bool) -> tuple[Owned, bool]:
+    """What synthgen wrote in `out`, and whether it holds a run of this recipe; refuses what it must not touch."""
+    if not _has_content(out):
+        return Owned(), False
+    existing = read_lock(out)
+    if existing is not None and not isinstance(existing, dict):
+        raise OutputError(f"{out / STATE / LOCK}: not a synthgen recipe lock; move the folder away or choose another")
+    owned = Owned.read(out) or (legacy_owned(out) if existing else Owned())
+    same = existing == recipe_lock(recipe)
+    if not same and not overwrite:
+        what = (
+            f"a dataset of recipe {existing.get('recipe_name')!r} (hash {existing.get('recipe_hash')}, seed {existing.get('seed')})"
+            if existing
+            else "files that are not a synthgen run"
+        )
+        raise OutputError(f"{out}: holds {what}; choose another folder or pass --overwrite")
+    links = sorted(name for name in run_entries(recipe) if (out / name).is_symlink())
+    if links:
+        raise OutputError(f"{out / links[0]}: is a link; synthgen writes only into real files and folders of its output")
+    foreign = sorted(name for name in run_entries(recipe) if name not in owned.entries and _present(out / name))
+    if foreign:
+        raise OutputError(f"{out / foreign[0]}: not written by synthgen, and this run would write there; move it away or choose another folder")
+    return owned, same
+
+
+def _has_content(out: Path) -> bool:
+    """Anything in `out` but an empty run state (a lone run lock)."""
+    if not out.is_dir():
+        return False
+    state = out / STATE
+    return any(p.name != STATE for p in out.iterdir()) or (state.is_dir() and any(p.name != RUN_LOCK for p in state.iterdir()))
+
+
+def _present(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
+
+
+def _prepare(output: RunOutput, recipe: Recipe, owned: Owned, same: bool) -> None:
+    """Delete what this run replaces (all of an earlier recipe's files, or a resumed run's finished
+    dataset and images beyond its count), then mark what the run will write and lock the recipe."""
+    out = output.root
+    if not same or owned.images != recipe.count or output.pending(recipe.count):
+        remove_finished(out, owned)
+    remove_images(out, owned, start=recipe.count if same else 0)
+    if not same and output.records.is_dir():
+        shutil.rmtree(output.records)
+    Owned((owned.entries if same else set()) | run_entries(recipe), recipe.count).write(out)
+    atomic_write_json(output.lock, recipe_lock(recipe))
 
 
 def finalize(output: RunOutput, recipe: Recipe, timings: dict[str, float]) -> Dataset:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from PIL import Image
 
 from synthgen.errors import InputError
+from synthgen.fileio import read_text
 from synthgen.labels import Instance
 
 
@@ -48,10 +49,7 @@ def parse_classes(text: str | None = None, classes_file: Path | None = None) -> 
     entry per line of a classes file; a class without synonyms is prompted by its own name."""
     entries = (text or "").split(",")
     if classes_file is not None:
-        try:
-            entries += Path(classes_file).read_text().splitlines()
-        except OSError as error:
-            raise PrelabelError(f"{classes_file}: cannot read classes file: {error.strerror}") from None
+        entries += read_text(Path(classes_file)).splitlines()
     prompts: dict[str, list[str]] = {}
     for entry in entries:
         name, _, synonyms = entry.partition("=")

@@ -13,14 +13,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
-from synthgen.fileio import IMAGE_SUFFIXES, refuse_existing
+from synthgen.errors import InputError
+from synthgen.fileio import (
+    IMAGE_SUFFIXES,
+    inside,
+    list_files,
+    open_image,
+    refuse_existing,
+)
 from synthgen.formats.folder import write_dataset_folder
 from synthgen.labels import Dataset, Provenance, Sample, categories_from_names
 from synthgen.layout import IMAGES
 from synthgen.progress import progress_bar
 from synthgen.real.prelabel.base import Detector, Photo, PrelabelError
+
+MODEL_ID_KEYS = ("detector", "weights_sha256", "model", "sam_model", "sam_sha256")
 
 
 class BadPhotosError(PrelabelError):
@@ -43,19 +50,13 @@ def list_photos(folder: Path) -> list[str]:
     folder = Path(folder)
     if not folder.is_dir():
         raise PrelabelError(f"{folder}: not a folder of photos")
-    names = [
-        path.relative_to(folder).as_posix()
-        for path in folder.rglob("*")
-        if path.suffix.lower() in IMAGE_SUFFIXES
-        and path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-    ]
-    return sorted(names)
+    return sorted(path.relative_to(folder).as_posix() for path in list_files(folder, IMAGE_SUFFIXES, hidden=False))
 
 
 def read_photo(folder: Path, name: str) -> Photo:
-    """Decode one photo fully (so a truncated file fails here, not later)."""
-    with Image.open(folder / name) as image:
+    """Decode one photo fully (so a truncated file fails here, not later); a photo that links outside
+    `folder` or has more than `fileio.MAX_PIXELS` pixels is refused."""
+    with open_image(inside(folder, name, f"{folder}: {name}")) as image:
         return Photo(name=name, image=image.convert("RGB"))
 
 
@@ -67,7 +68,9 @@ def photo_batches(
     for name in names:
         try:
             batch.append(read_photo(folder, name))
-        except (OSError, UnidentifiedImageError, ValueError) as error:
+        except InputError as error:
+            bad.append((name, str(error).removeprefix(f"{folder / name}: ").removeprefix(f"{folder}: {name}: ")))
+        except OSError as error:  # a truncated file fails while decoding
             bad.append((name, str(error) or type(error).__name__))
             yield []  # lets the caller count the photo as done
         if len(batch) == batch_size:
@@ -109,8 +112,8 @@ def _sample(photo: Photo, instances: list, provenance: dict) -> Sample:
         instances=instances,
         provenance=Provenance(
             source="prelabel",
-            model_ids={k: str(v) for k, v in provenance.items() if k in ("detector", "weights_sha256", "model")},
+            model_ids={k: str(v) for k, v in provenance.items() if k in MODEL_ID_KEYS},
             origin=photo.name,
-            extra={"threshold": provenance["threshold"], "reviewed": False},
+            extra={k: provenance[k] for k in ("threshold", "refine") if k in provenance} | {"reviewed": False},
         ),
     )

@@ -8,45 +8,41 @@ whose `categories` name the category ids) or, without it, by the photo's numeric
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Any
 
-from synthgen.labels import Instance, decode_mask, segmentation_to_rle
+from synthgen.fileio import read_json
+from synthgen.formats import fields
+from synthgen.labels import Instance, decode_mask
 from synthgen.real.prelabel.base import Photo, PrelabelError, clip_box, file_sha256
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
-    """The entries of a COCO results file, each checked for the fields this module uses."""
-    try:
-        results = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise PrelabelError(f"{path}: cannot read COCO results JSON: {error}") from None
+    """The entries of a COCO results file, each checked for the fields this module uses (`where` added:
+    `FILE: [k]`, for the messages of checks made later, such as the mask's)."""
+    results = read_json(Path(path))
     if not isinstance(results, list):
         raise PrelabelError(f"{path}: expected a JSON list of detections (COCO results format)")
+    checked = []
     for position, entry in enumerate(results):
         where = f"{path}: [{position}]"
-        if not isinstance(entry, dict):
-            raise PrelabelError(f"{where}: expected an object")
+        entry = fields.mapping(entry, where)
         for key in ("image_id", "category_id", "bbox", "score"):
             if key not in entry:
                 raise PrelabelError(f"{where}: missing key {key!r}")
-        box = entry["bbox"]
-        if not (isinstance(box, list) and len(box) == 4 and all(_finite(v) for v in box)) or min(box[2:]) < 0:
-            raise PrelabelError(f"{where}.bbox: expected [x, y, w, h] with w, h >= 0, got {box!r}")
-        if not _finite(entry["score"]):
-            raise PrelabelError(f"{where}.score: expected a number, got {entry['score']!r}")
-    return results
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        fields.identifier(entry["image_id"], f"{where}.image_id")
+        fields.identifier(entry["category_id"], f"{where}.category_id")
+        fields.box(entry["bbox"], f"{where}.bbox")
+        fields.score(entry["score"], f"{where}.score")
+        if not isinstance(entry.get("segmentation") or [], (list, dict)):
+            raise fields.bad(f"{where}.segmentation", "polygons or an RLE", entry["segmentation"])
+        checked.append({**entry, "where": where})
+    return checked
 
 
 def result_instance(entry: dict[str, Any], category: str, width: int, height: int) -> Instance:
     """One results entry as an Instance (box cut to the image; mask kept when the entry has one)."""
-    mask = segmentation_to_rle(entry.get("segmentation"), height, width)
+    mask = fields.segmentation(entry.get("segmentation"), f"{entry['where']}.segmentation", height, width)
     if mask is not None:
         return Instance.from_mask(category, decode_mask(mask), score=float(entry["score"]))
     box = clip_box(tuple(float(v) for v in entry["bbox"]), width, height)
@@ -87,12 +83,14 @@ class ResultsDetector:
                 raise PrelabelError(f"{self.path}: name its category ids with --classes or --images-json")
             ids = {name: int(Path(name).stem) for name in photo_names if Path(name).stem.isdigit()}
             return ids, {i + 1: name for i, name in enumerate(classes)}
-        try:
-            coco = json.loads(Path(images_json).read_text())
-            by_file = {image["file_name"]: image["id"] for image in coco["images"]}
-            category_names = {c["id"]: c["name"] for c in coco["categories"]}
-        except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
-            raise PrelabelError(f"{images_json}: cannot read images and categories: {error!r}") from None
+        coco = fields.mapping(read_json(Path(images_json)), str(images_json))
+        by_file, category_names = {}, {}
+        for key, into, name_key in (("images", by_file, "file_name"), ("categories", category_names, "name")):
+            for k, item in enumerate(fields.array(coco.get(key), f"{images_json}: {key}")):
+                item = fields.mapping(item, f"{images_json}: {key}[{k}]")
+                name = fields.text(item.get(name_key), f"{images_json}: {key}[{k}].{name_key}")
+                item_id = fields.identifier(item.get("id"), f"{images_json}: {key}[{k}].id")
+                into.update({name: item_id} if key == "images" else {item_id: name})
         return {name: by_file[name] for name in photo_names if name in by_file}, category_names
 
     def describe(self) -> dict[str, Any]:

@@ -16,14 +16,6 @@ from synthgen.labels import Instance
 from synthgen.real.prelabel.base import Photo, PrelabelError, clip_box, file_sha256
 
 
-def _model_classes(family: str):
-    from transformers import Owlv2ForObjectDetection, Owlv2Processor, OwlViTForObjectDetection, OwlViTProcessor
-
-    return {"owlv2": (Owlv2ForObjectDetection, Owlv2Processor), "owlvit": (OwlViTForObjectDetection, OwlViTProcessor)}[
-        family
-    ]
-
-
 def weights_digest(model: str) -> str:
     """sha256 of a local folder's safetensors weights, else the hub id itself."""
     files = sorted(Path(model).glob("*.safetensors")) if Path(model).is_dir() else []
@@ -31,10 +23,11 @@ def weights_digest(model: str) -> str:
 
 
 class OpenVocabDetector:
-    """OWLv2 / OWL-ViT prompted with `prompts` (class name -> its text prompts)."""
+    """OWLv2 / OWL-ViT prompted with `prompts` (class name -> its text prompts). Subclasses (Grounding
+    DINO) change `model_classes` and `predict`; loading, prompts, provenance and boxes are shared."""
 
     def __init__(self, family: str, model: str, prompts: dict[str, list[str]], threshold: float, device: str):
-        model_class, processor_class = _model_classes(family)
+        model_class, processor_class = self.model_classes(family)
         try:
             self.processor = processor_class.from_pretrained(model)
             self.model = model_class.from_pretrained(model, use_safetensors=True).to(device).eval()
@@ -45,6 +38,14 @@ class OpenVocabDetector:
         self.texts = [text for texts in prompts.values() for text in texts]
         self.text_classes = [name for name, texts in prompts.items() for _ in texts]
         self.weights_sha256 = weights_digest(model)
+
+    @staticmethod
+    def model_classes(family: str):
+        """(model class, processor class) of `family`."""
+        from transformers import Owlv2ForObjectDetection, Owlv2Processor, OwlViTForObjectDetection, OwlViTProcessor
+
+        owl = {"owlv2": (Owlv2ForObjectDetection, Owlv2Processor), "owlvit": (OwlViTForObjectDetection, OwlViTProcessor)}
+        return owl[family]
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -72,6 +73,7 @@ class OpenVocabDetector:
         return [self._instances(result, photo) for result, photo in zip(results, photos)]
 
     def _instances(self, result: dict[str, torch.Tensor], photo: Photo) -> list[Instance]:
+        """Boxes (x0, y0, x1, y1 in photo pixels), labels (indices into `texts`) and scores -> instances."""
         instances = []
         for box, label, score in zip(result["boxes"].tolist(), result["labels"].tolist(), result["scores"].tolist()):
             x0, y0, x1, y1 = box

@@ -9,7 +9,6 @@ labels (e.g. the official checkpoints) are recognised and `--classes` then picks
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,8 @@ import torch
 import torchvision
 from torchvision.transforms.functional import pil_to_tensor
 
+from synthgen.fileio import read_json
+from synthgen.formats import fields
 from synthgen.labels import Instance
 from synthgen.real.prelabel.base import Photo, PrelabelError, clip_box, file_sha256
 
@@ -66,10 +67,7 @@ def read_model_folder(weights: Path) -> tuple[Path, dict[str, Any] | None]:
         raise PrelabelError(f"--weights: {file} does not exist")
     if not config_path.is_file():
         return file, None
-    try:
-        return file, json.loads(config_path.read_text())
-    except json.JSONDecodeError as error:
-        raise PrelabelError(f"{config_path}: malformed JSON: {error}") from None
+    return file, fields.mapping(read_json(config_path), str(config_path))
 
 
 def save_model_folder(model, folder: Path, config: dict[str, Any]) -> None:

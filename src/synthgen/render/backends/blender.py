@@ -34,6 +34,7 @@ from synthgen.render.backends.blender_physics import settle
 from synthgen.render.backends.blender_shading import SCENE_MATERIAL, add_light, add_world, paint, paint_surface
 from synthgen.render.backends.composite import composite, cover
 from synthgen.render.scene import Render, RenderOrigin, Scene, SceneObject
+from synthgen.render.stopping import deferred_interrupt
 
 PRIMITIVE_OPS = {
     "cube": ("primitive_cube_add", {}),
@@ -84,9 +85,15 @@ class BlenderBackend:
     def close(self) -> None:
         self._remove_workdir()
 
+    def _remove_scratch(self) -> None:
+        """Before a forced exit: our scratch folder and Blender's own session folder (it removes that at a normal exit)."""
+        self._remove_workdir()
+        shutil.rmtree(self.bpy.app.tempdir, ignore_errors=True)
+
     def render(self, scene: Scene) -> Render:
-        """Build the scene, settle it if asked, render it, read back the pixels and passes."""
-        with blender_output_silenced():
+        """Build the scene, settle it if asked, render it, read back the pixels and passes (Ctrl-C
+        is raised once Blender returns, see `stopping`)."""
+        with deferred_interrupt(cleanup=self._remove_scratch), blender_output_silenced():
             self._clear()
             self._build(scene)
             self._configure(scene)
@@ -185,7 +192,11 @@ class BlenderBackend:
             bpy.data.objects.remove(other)
         if not meshes:
             raise AssetError(f"{path}: holds no mesh geometry")
-        return self._take_mesh(meshes)
+        mesh = self._take_mesh(meshes)
+        problem = mesh_problem(mesh)
+        if problem:
+            raise AssetError(f"{path}: {problem}")
+        return mesh
 
     def _take_mesh(self, objects: list):
         """Join objects into one mesh in world coordinates, remove the objects, return the mesh."""
@@ -276,6 +287,21 @@ def forget_inherited_blender_paths() -> None:
     """
     if "bpy" not in sys.modules:
         sys.path[:] = [p for p in sys.path if not (f"{os.sep}bpy{os.sep}" in p and f"{os.sep}scripts" in p)]
+
+
+def mesh_problem(mesh) -> str | None:
+    """Why an imported mesh cannot render as an object (no faces, non-finite or degenerate vertices), or None."""
+    coords = np.empty(len(mesh.vertices) * 3, dtype=np.float64)
+    mesh.vertices.foreach_get("co", coords)
+    coords = coords.reshape(-1, 3)
+    if not len(mesh.polygons) or not len(coords):
+        return "expected a mesh with faces (got none: it would render as nothing)"
+    if not np.isfinite(coords).all():
+        return "expected finite vertex coordinates (got NaN or infinity)"
+    extent = coords.max(axis=0) - coords.min(axis=0)
+    if (extent > 1e-9 * max(float(np.abs(coords).max()), 1.0)).sum() < 2:
+        return "expected a mesh with area (got vertices on one point or line: it would render as nothing)"
+    return None
 
 
 def normalise_mesh(mesh, flat: bool = False) -> None:

@@ -12,12 +12,14 @@ import math
 
 import numpy as np
 
+from synthgen.fileio import open_image
+
 
 def cover(path: str, width: int, height: int, offset: tuple[float, float]) -> np.ndarray:
     """The photo at `path` scaled to cover width x height, cropped at `offset` (fractions of the spare room)."""
     from PIL import Image
 
-    with Image.open(path) as photo:
+    with open_image(path) as photo:
         photo = photo.convert("RGB")
         scale = max(width / photo.width, height / photo.height)
         size = (max(width, math.ceil(photo.width * scale)), max(height, math.ceil(photo.height * scale)))

@@ -6,12 +6,15 @@ cache below, so a worker process keeps one backend alive across the images it re
 
 from __future__ import annotations
 
+import errno
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from synthgen.render.run import RenderTask
 
 EXECUTORS = ("local", "ray")
+OUTPUT_UNWRITABLE = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
+"""OSErrors that stop a run instead of failing one image: disk full, quota, read-only, file too large."""
 
 TaskOutcome = tuple[int, dict[str, Any] | None, str | None]
 """(image index, record or None, error or None)."""
@@ -27,6 +30,8 @@ def attempt_batch(task: RenderTask, batch: list[int]) -> list[TaskOutcome]:
     try:
         return [(index, record, None) for index, record in zip(batch, task.run_batch(batch))]
     except Exception as error:  # reported per image; the run goes on and ends incomplete
+        if isinstance(error, OSError) and error.errno in OUTPUT_UNWRITABLE:
+            raise  # every image would fail the same way: the run stops with this one line
         return [(index, None, f"{type(error).__name__}: {error}") for index in batch]
 
 

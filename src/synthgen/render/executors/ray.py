@@ -11,6 +11,7 @@ image that fails every try is reported with its error. Ray is imported in this m
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import socket
 from collections import Counter
@@ -43,6 +44,7 @@ class RayOptions:
     gpu_actors: int | None = None  # default: the cluster's GPUs / num_gpus
     max_retries: int = 3  # tries after a worker or actor dies mid-image
     max_in_flight: int | None = None  # default: IN_FLIGHT_PER_SLOT per task slot or actor
+    ray_logs: bool = False  # Ray's own INFO/WARNING lines on stderr (else only its errors: the progress bar stays readable)
 
     def for_recipe(self, recipe: Recipe) -> RayOptions:
         """These options with every resource decided: flag, then recipe, then default."""
@@ -77,7 +79,7 @@ class RayExecutor:
         """Yield one outcome per index, in completion order."""
         if not indices:
             return
-        with _connected(self.options.address) as ray:
+        with _connected(self.options.address, self.options.ray_logs) as ray:
             task_ref = ray.put(task)
             if self.options.num_gpus:
                 submitter: _TaskSubmitter | _ActorPool = _ActorPool(ray, task_ref, self.options)
@@ -202,8 +204,12 @@ def _resources(options: RayOptions, num_gpus: bool) -> dict[str, Any]:
 
 
 @contextmanager
-def _connected(address: str | None) -> Iterator[Any]:
-    """Ray, connected: a session already open in this process as it is, else one opened for the run."""
+def _connected(address: str | None, ray_logs: bool = False) -> Iterator[Any]:
+    """Ray, connected: a session already open in this process as it is, else one opened for the run.
+
+    Ray's own log lines (token set-up, "Started a local Ray instance", ...) go to stderr at INFO;
+    unless `ray_logs`, only its errors do.
+    """
     try:
         import ray
     except ImportError:
@@ -212,11 +218,12 @@ def _connected(address: str | None) -> Iterator[Any]:
         yield ray
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    level = logging.INFO if ray_logs else logging.ERROR
     try:  # renderers' chatter stays in Ray's worker logs; errors come back with each image's outcome
         if address in (None, "local"):
-            ray.init(address="local", include_dashboard=False, log_to_driver=False)
+            ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level=level)
         else:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, log_to_driver=False, logging_level=level)
     except ConnectionError as error:
         raise ExecutorError(f"cannot join the Ray cluster at {address!r}: {error}") from None
     try:

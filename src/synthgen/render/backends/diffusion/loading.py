@@ -4,6 +4,9 @@ A model reference is a hub id or a local folder (`from_pretrained`) or a single 
 (`from_single_file`, with `config=` a config folder or hub id). Weights load from safetensors
 when the folder has them (`use_safetensors` is never forced off), and `.ckpt` files go through
 diffusers' `torch.load(weights_only=True)`. Every problem is one line naming the recipe field.
+Where each model will come from (a path, the local Hugging Face hub cache, or a download) is
+found without network and without torch (`model_sources`), so `validate` can say it and an
+offline `render` fails at once.
 """
 
 from __future__ import annotations
@@ -139,9 +142,53 @@ def _config(cls_name: str, where: str, reference: str, config: str | None, base_
         raise ModelError(where, f"cannot load {reference!r}: {first}") from None
 
 
-def preflight(recipe: Recipe) -> None:
-    """Check device, model references and fit from configs alone, before any image is made."""
+def model_sources(spec: DiffusionSpec, base_dir: Path) -> list[tuple[str, str, bool]]:
+    """(field, where its model comes from, whether that rules out rendering here) for every model the recipe names.
+
+    Checked without network or torch: a local file or folder, else the local hub cache (the file
+    every repo of that kind holds), else a download at render, which HF_HUB_OFFLINE=1 forbids.
+    """
     try:
+        from huggingface_hub import constants, try_to_load_from_cache
+        from huggingface_hub.errors import HFValidationError
+    except ImportError:  # the diffusion extra is not installed: render will say so
+        return [(where, f"{reference!r}: not checked (pip install 'synthgen[diffusion]')", False) for where, reference, _ in _model_references(spec)]
+    sources = []
+    for where, reference, marker in _model_references(spec):
+        resolved = resolve_model(reference, base_dir)
+        if resolved != reference or Path(resolved).exists():
+            sources.append((where, f"local {'folder' if Path(resolved).is_dir() else 'file'} {resolved}", False))
+            continue
+        try:
+            cached = try_to_load_from_cache(reference, marker)
+        except HFValidationError:
+            sources.append((where, f"{reference!r} is neither an existing path nor a valid hub id", True))
+            continue
+        if isinstance(cached, str):
+            sources.append((where, f"{reference!r} found in the local Hugging Face cache ({constants.HF_HUB_CACHE})", False))
+        elif constants.is_offline_mode():
+            sources.append((where, f"{reference!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1 is set: it cannot be downloaded", True))
+        else:
+            sources.append((where, f"{reference!r} is not in the local Hugging Face cache: it will be downloaded from the hub at render", False))
+    return sources
+
+
+def _model_references(spec: DiffusionSpec) -> list[tuple[str, str, str]]:
+    """(field, reference, the file its hub repo must hold) of every model the recipe names."""
+    references = [("diffusion.model", spec.model, "model_index.json"), ("diffusion.config", spec.config, "model_index.json")]
+    for i, net in enumerate(spec.controlnet):
+        references += [(f"diffusion.controlnet[{i}].model", net.model, "config.json"), (f"diffusion.controlnet[{i}].config", net.config, "config.json")]
+    if spec.trust.scorer in ("clip", "detector"):
+        references.append(("diffusion.trust.model", spec.trust.model, "config.json"))
+    return [(where, reference, marker) for where, reference, marker in references if reference]
+
+
+def preflight(recipe: Recipe) -> None:
+    """Check model sources, device, and fit from configs alone, before any image is made (and before torch loads)."""
+    try:
+        unavailable = [f"{where}: {source}" for where, source, fatal in model_sources(recipe.diffusion, recipe.base_dir) if fatal]
+        if unavailable:
+            raise RecipeError(unavailable)
         _check_configs(recipe.diffusion, recipe.base_dir)
     except RecipeError as error:
         where = f"{recipe.source}: " if recipe.source else ""
