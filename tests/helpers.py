@@ -88,3 +88,9 @@ def assert_valid_dataset(folder: Path) -> Dataset:
 def invoke(*args):
     """Run the real `synthgen` command with these arguments (paths may be Path objects)."""
     return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def psnr(image: np.ndarray, reference: np.ndarray) -> float:
+    """Peak signal-to-noise ratio (dB) of 8-bit pixels against a reference."""
+    error = np.mean((image.astype(np.float64) - reference.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / error))

@@ -113,7 +113,7 @@ def snippets_recipe(**fields):
     for language, text in blocks(REPO / "docs" / "scenes.md"):
         if language == "yaml":
             data.update(yaml.safe_load(text))
-    assert sorted(data) == sorted({"augment", "classes", "count", "labels", "name", "output", "scene", "version", *fields})
+    assert sorted(data) == sorted({"augment", "classes", "count", "labels", "name", "output", "render", "scene", "version", *fields})
     return parse_recipe(data, REPO / "scenes" / "snippets.yaml")
 
 

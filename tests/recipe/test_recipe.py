@@ -126,7 +126,7 @@ def test_cli_validate_prints_summary_or_errors(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["validate", str(REPO / "scenes" / "quickstart.yaml")])
     assert result.exit_code == 0, result.output
-    assert "recipe 'quickstart', 8 images, backend blender (cycles, 16 samples), 320x240, 2 classes" in result.output
+    assert "recipe 'quickstart', 8 images, backend blender (cycles, 8 samples), 320x240, 2 classes" in result.output
     bad = write_recipe(tmp_path, classes=[{"name": "a", "primitive": "cone", "count": [5, 2]}])
     result = runner.invoke(app, ["validate", str(bad)])
     assert result.exit_code == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from synthgen.render.scene import Camera, Light, Scene, SceneObject
 
@@ -22,15 +21,6 @@ def one_object_scene(mesh: str, color=(0.0, 0.0, 1.0)) -> Scene:
         lights=(Light("point", (2.0, -2.0, 4.0), 800.0, (1.0, 1.0, 1.0)),),
         ground=True, ground_color=(0.5, 0.5, 0.5), world_color=(1.0, 1.0, 1.0), world_strength=0.5,
     )
-
-
-@pytest.fixture(scope="module")
-def backend():
-    from synthgen.render.backends.blender import BlenderBackend
-
-    instance = BlenderBackend(threads=1)
-    yield instance
-    instance.close()
 
 
 def test_asset_material_survives_scene_resets(backend, tmp_path):

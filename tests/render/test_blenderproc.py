@@ -23,6 +23,7 @@ from synthgen.formats.check import check_dataset
 from synthgen.formats.sources import open_dataset
 from synthgen.mix.assemble import convert
 from synthgen.recipe import ImageSpec, RenderSpec, load_recipe
+from synthgen.recipe.schema import LabelSpec
 from synthgen.render.annotate import annotate
 from synthgen.render.run import render_dataset
 from synthgen.render.sampling import sample
@@ -37,7 +38,10 @@ pytestmark = [
 def _tiny(backend: str, count: int = 2):
     recipe = load_recipe(QUICKSTART)
     small = recipe.model_copy(
-        update={"backend": backend, "count": count, "image": ImageSpec(width=64, height=48), "render": RenderSpec(samples=2)}
+        update={
+            "backend": backend, "count": count, "image": ImageSpec(width=64, height=48), "render": RenderSpec(samples=2),
+            "labels": LabelSpec(min_area=4, min_visibility=0.05, amodal=True),
+        }
     )
     small._source = recipe.source
     return small
@@ -86,6 +90,9 @@ def test_blenderproc_backend_makes_a_valid_quickstart_dataset_with_our_labels(da
     assert report.annotations > 0
     ours, theirs = (json.loads((datasets / b / "annotations.json").read_text())["annotations"] for b in ("blender", "blenderproc"))
     assert [a["segmentation"] for a in theirs] == [a["segmentation"] for a in ours], "same Scene, same index pass"
+    fields = ("amodal_segmentation", "amodal_bbox", "visibility", "truncated")
+    assert [[a[f] for f in fields] for a in theirs] == [[a[f] for f in fields] for a in ours], "same lone renders"
+    assert {a["visibility"] < 1 for a in ours} == {True, False} and all(a["visibility"] >= 0.05 for a in ours)
     assert "blenderproc" not in sys.modules
 
 

@@ -5,6 +5,7 @@ from synthgen.errors import RecipeError
 from synthgen.recipe.loading import load_recipe, parse_recipe
 from synthgen.recipe.schema import (
     IMAGE_SUFFIXES,
+    QUALITY_PRESETS,
     ClassSpec,
     DistractorSpec,
     ImageSpec,
@@ -15,6 +16,6 @@ from synthgen.recipe.schema import (
 )
 
 __all__ = [
-    "IMAGE_SUFFIXES", "ClassSpec", "DistractorSpec", "ImageSpec", "MaterialSpec", "Recipe", "RecipeError",
+    "IMAGE_SUFFIXES", "QUALITY_PRESETS", "ClassSpec", "DistractorSpec", "ImageSpec", "MaterialSpec", "Recipe", "RecipeError",
     "RenderSpec", "builtin_hdris", "load_recipe", "parse_recipe",
 ]

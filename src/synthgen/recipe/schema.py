@@ -38,10 +38,41 @@ class ImageSpec(Strict):
     height: int = Field(240, ge=8, le=8192)
 
 
+QUALITY_PRESETS: dict[str, dict[str, Any]] = {
+    # samples: the cap per pixel; noise_threshold: adaptive sampling stops a pixel below it (0: off)
+    # denoise_prefilter: how OpenImageDenoise treats its albedo and normal guides (fast: as clean; accurate: denoised first)
+    "draft": {"samples": 4, "noise_threshold": 0.1, "denoise": True, "denoise_prefilter": "fast"},
+    "standard": {"samples": 8, "noise_threshold": 0.05, "denoise": True, "denoise_prefilter": "fast"},
+    "final": {"samples": 256, "noise_threshold": 0.01, "denoise": True, "denoise_prefilter": "accurate"},
+}
+DEVICES = ("auto", "cpu", "gpu")
+GPU_BACKENDS = ("optix", "cuda", "hip", "oneapi", "metal")  # in the order `device: auto` tries them
+
+
 class RenderSpec(Strict):
+    """How Cycles renders: a `quality` preset fills `samples`, `noise_threshold` and `denoise` left unset."""
+
     engine: Literal["cycles", "workbench"] = "cycles"
-    samples: int = Field(16, ge=1, le=4096)
-    denoise: bool = False
+    quality: Literal[tuple(QUALITY_PRESETS)] = "standard"  # type: ignore[valid-type]
+    samples: int = Field(8, ge=1, le=4096, description="samples per pixel; with adaptive sampling, the cap")
+    noise_threshold: float = Field(0.05, ge=0, le=1, description="adaptive sampling threshold; 0 renders every sample")
+    denoise: bool = Field(True, description="OpenImageDenoise with albedo and normal guides")
+    denoise_prefilter: Literal["fast", "accurate"] = Field("fast", description="accurate: denoise the guides first (slower)")
+    device: Literal[DEVICES] = "auto"  # type: ignore[valid-type]
+    gpu_backend: Literal[GPU_BACKENDS] | None = None  # type: ignore[valid-type]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("quality", "standard") in QUALITY_PRESETS:
+            return {**QUALITY_PRESETS[data.get("quality", "standard")], **data}
+        return data
+
+    @model_validator(mode="after")
+    def _backend_needs_gpu(self) -> RenderSpec:
+        if self.gpu_backend is not None and self.device == "cpu":
+            raise ValueError(f"gpu_backend {self.gpu_backend!r} needs device 'gpu' or 'auto' (got device 'cpu')")
+        return self
 
 
 class MaterialSpec(Strict):
@@ -92,12 +123,44 @@ class DistractorSpec(Strict):
     material: MaterialSpec = MaterialSpec()
 
 
+class DepthOfFieldSpec(Strict):
+    """A thin-lens camera focused on one labelled object (picked at random per image)."""
+
+    fstop: PositiveNumber = Field(parse([1.4, 8.0]), description="f-number: smaller is blurrier")
+
+    @field_validator("fstop")
+    @classmethod
+    def _open_aperture(cls, value: Any) -> Any:
+        if value.bounds[0] <= 0:
+            raise ValueError(f"fstop must be > 0, got {value.bounds[0]:g}")
+        return value
+
+
+class MotionBlurSpec(Strict):
+    """Blur from objects and the camera moving while the shutter is open (24 frames per second)."""
+
+    shutter: PositiveNumber = Field(parse([0.2, 0.6]), description="open time, in frames")
+    object_speed: PositiveNumber = Field(parse([0.0, 0.3]), description="m/s, each object, horizontal, random direction")
+    camera_speed: PositiveNumber = Field(parse([0.0, 0.2]), description="m/s, random direction")
+
+    @field_validator("shutter")
+    @classmethod
+    def _shutter_range(cls, value: Any) -> Any:
+        low, high = value.bounds
+        if low <= 0 or high > 2:
+            raise ValueError(f"shutter must stay within (0, 2] frames, got [{low:g}, {high:g}]")
+        return value
+
+
 class CameraSpec(Strict):
     distance: PositiveNumber = parse([4.0, 8.0])
     elevation: Number = parse([15.0, 60.0])
     azimuth: Number = parse([0.0, 360.0])
     focal_length: PositiveNumber = parse(35.0)
     jitter: PositiveNumber = Field(parse(0.0), description="look-at point moved up to this many metres per axis")
+    depth_of_field: DepthOfFieldSpec | None = None
+    motion_blur: MotionBlurSpec | None = None
+    exposure: Number = Field(parse(0.0), description="stops brighter (+) or darker (-) than the scene's light")
 
     @field_validator("elevation")
     @classmethod
@@ -207,12 +270,6 @@ class Recipe(Strict):
                 raise ValueError(f"class name {spec.name!r} appears twice")
             seen.add(spec.name)
         return classes
-
-    @model_validator(mode="after")
-    def _backend_can_label(self) -> Recipe:
-        if self.backend == "blenderproc" and (self.labels.amodal or self.labels.min_visibility > 0):
-            raise ValueError("labels.amodal and labels.min_visibility need backend 'blender' (blenderproc renders no amodal masks)")
-        return self
 
     @model_validator(mode="after")
     def _diffusion_fits(self) -> Recipe:

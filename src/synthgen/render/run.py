@@ -44,6 +44,7 @@ class RenderTask:
     root: Path
     recipe_hash: str
     threads: int = 0
+    slot: int | None = None  # this worker's GPU, when the local executor pins one per worker
     _backend: Any = field(default=None, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -54,7 +55,7 @@ class RenderTask:
         if self._backend is None:
             from synthgen.render.backends import create_backend
 
-            self._backend = create_backend(self.recipe.backend, threads=self.threads, recipe=self.recipe)
+            self._backend = create_backend(self.recipe.backend, threads=self.threads, recipe=self.recipe, slot=self.slot)
         return self._backend
 
     @property
@@ -173,7 +174,7 @@ def render_dataset(
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}, expected one of {', '.join(EXECUTORS)}")
     started = time.perf_counter()
-    preflight(recipe)
+    preflight(recipe, local=executor == "local")
     with claimed(out, recipe, overwrite=overwrite) as output:
         pending = output.pending(recipe.count)
         outcomes, ray_executor = _start(recipe, out, pending, workers, executor, ray_options)

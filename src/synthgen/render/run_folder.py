@@ -178,12 +178,22 @@ def finalize(output: RunOutput, recipe: Recipe, timings: dict[str, float]) -> Da
         "instances": sum(counts.values()),
         "instances_per_class": counts,
         "timings": timings,
+        **({"devices": devices} if (devices := devices_used(samples)) else {}),
         **({"trust": trust} if (trust := summarize(samples)) else {}),
         "versions": versions(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     atomic_write_json(output.root / MANIFEST, manifest)
     return dataset
+
+
+def devices_used(samples: list[Sample]) -> dict[str, int]:
+    """Images per render device (`cpu`, `optix: NVIDIA H200`, ...), from each image's provenance."""
+    counts: dict[str, int] = {}
+    for sample in samples:
+        if device := sample.provenance.extra.get("device"):
+            counts[device] = counts.get(device, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def versions() -> dict[str, str]:

@@ -53,6 +53,8 @@ def sample(recipe: Recipe, index: int) -> Scene:
         engine=recipe.render.engine,
         samples=recipe.render.samples,
         denoise=recipe.render.denoise,
+        noise_threshold=recipe.render.noise_threshold,
+        denoise_prefilter=recipe.render.denoise_prefilter,
         objects=tuple(objects[:labelled]),
         distractors=tuple(objects[labelled:]),
         camera=_camera(recipe, objects[:labelled], rng),
@@ -69,7 +71,37 @@ def sample(recipe: Recipe, index: int) -> Scene:
         passes=_passes(recipe),
         augment_seed=int(rng.integers(2**31)) if recipe.augment else 0,
     )
-    return replace(scene, diffusion=_diffusion_choices(recipe, scene.objects, rng)) if recipe.diffusion else scene
+    if recipe.diffusion:
+        scene = replace(scene, diffusion=_diffusion_choices(recipe, scene.objects, rng))
+    return _camera_realism(recipe, scene, rng)
+
+
+def _camera_realism(recipe: Recipe, scene: Scene, rng: np.random.Generator) -> Scene:
+    """Depth of field, motion blur and exposure: drawn last, and only when asked, so every other draw stays as it was."""
+    spec = recipe.scene.camera
+    updates: dict = {"exposure": float(spec.exposure.draw(rng))}
+    objects, distractors = scene.objects, scene.distractors
+    if spec.depth_of_field:
+        updates["fstop"] = float(spec.depth_of_field.fstop.draw(rng))
+        updates["focus_instance"] = scene.objects[int(rng.integers(len(scene.objects)))].instance_id if scene.objects else 0
+    if spec.motion_blur:
+        blur = spec.motion_blur
+        updates["shutter"] = float(blur.shutter.draw(rng))
+        updates["velocity"] = _velocity(blur.camera_speed, rng, upright=False)
+        objects = tuple(replace(o, velocity=_velocity(blur.object_speed, rng)) for o in objects)
+        distractors = tuple(replace(o, velocity=_velocity(blur.object_speed, rng)) for o in distractors)
+    return replace(scene, camera=replace(scene.camera, **updates), objects=objects, distractors=distractors)
+
+
+def _velocity(speed, rng: np.random.Generator, upright: bool = True) -> tuple[float, float, float]:
+    """A velocity (m/s) of a drawn speed: horizontal in a uniform direction, or (`upright` False) any direction."""
+    magnitude = float(speed.draw(rng))
+    if upright:
+        angle = rng.uniform(0, 2 * math.pi)
+        return (magnitude * math.cos(angle), magnitude * math.sin(angle), 0.0)
+    direction = rng.normal(size=3)
+    direction /= max(float(np.linalg.norm(direction)), 1e-12)
+    return tuple(float(magnitude * v) for v in direction)
 
 
 def _object(

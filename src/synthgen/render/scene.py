@@ -23,7 +23,7 @@ class SceneObject:
     `mesh` is an absolute mesh file path or `primitive:<name>`. The mesh is normalised so its
     largest dimension is 1 and its lowest point sits at z = 0, then scaled by `scale` (metres),
     turned by `tilt` (degrees about x, y) and `yaw` (degrees about z) and moved to `location`, so
-    with no tilt it rests on the ground. Distractors carry `instance_id` 0 (never labelled).
+    with no tilt it rests on the ground. `velocity` (m/s) only matters with motion blur. Distractors carry `instance_id` 0 (never labelled).
     `texture` is an image file used as base colour instead of `color` (box-projected, no UVs needed).
     """
 
@@ -38,13 +38,32 @@ class SceneObject:
     metallic: float = 0.0
     texture: str | None = None
     tilt: tuple[float, float] = (0.0, 0.0)
+    velocity: Vector = (0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)
 class Camera:
+    """A camera at `location` looking at `look_at`; `focal_length` in mm on a 36 mm sensor.
+
+    Realism (all off at their defaults): `fstop` > 0 is a thin lens focused on labelled object
+    `focus_instance`; `shutter` > 0 (frames, at 24 fps) blurs what moves, the camera moving
+    `velocity` and each object its own `velocity` (m/s, centred on the shutter, so labels are the
+    mid-shutter poses); `exposure` is in stops.
+    """
+
     location: Vector
     look_at: Vector
     focal_length: float
+    fstop: float = 0.0
+    focus_instance: int = 0
+    shutter: float = 0.0
+    velocity: Vector = (0.0, 0.0, 0.0)
+    exposure: float = 0.0
+
+    @property
+    def sharp(self) -> bool:
+        """True for a pinhole camera without motion blur (its colour render gives exact data passes too)."""
+        return self.fstop == 0 and self.shutter == 0
 
 
 @dataclass(frozen=True)
@@ -79,6 +98,9 @@ class Scene:
     only catches shadows. `physics_frames` > 0 drops the objects from their `location`s and lets
     them settle first. `passes` asks for extra outputs: `amodal` (each object rendered alone, for
     visibility and amodal masks) and `normals`. `augment_seed` seeds the image's augmentations.
+    `samples` caps the samples per pixel; `noise_threshold` > 0 stops a pixel early once its noise
+    is below it (adaptive sampling); `denoise` runs OpenImageDenoise with albedo and normal guides,
+    taken as clean (`denoise_prefilter` "fast") or denoised first ("accurate").
     """
 
     index: int
@@ -103,6 +125,8 @@ class Scene:
     physics_frames: int = 0
     passes: tuple[str, ...] = ()
     augment_seed: int = 0
+    noise_threshold: float = 0.0
+    denoise_prefilter: str = "accurate"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -27,10 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from synthgen.errors import InputError
+from synthgen.render.backends.blender_camera import add_camera, apply_realism
+from synthgen.render.backends.blender_device import Device, use_device
+from synthgen.render.backends.blender_passes import data_render, lone_masks, read_passes, read_png, read_shadow, save_result, truncated_ids
 from synthgen.render.backends.blender_physics import settle
 from synthgen.render.backends.blender_shading import SCENE_MATERIAL, add_light, add_world, paint, paint_surface
 from synthgen.render.backends.composite import composite, cover
-from synthgen.render.scene import Render, Scene, SceneObject
+from synthgen.render.scene import Render, RenderOrigin, Scene, SceneObject
 from synthgen.render.stopping import deferred_interrupt
 
 PRIMITIVE_OPS = {
@@ -57,11 +60,14 @@ class AssetError(InputError):
 
 
 class BlenderBackend:
-    """Renders Scenes with Blender, reusing one Blender session."""
+    """Renders Scenes with Blender, reusing one Blender session.
+
+    `device`, `gpu_backend`: as in a recipe's `render:`; `slot`: this worker's GPU (see blender_device).
+    """
 
     name = "blender"
 
-    def __init__(self, threads: int = 0):
+    def __init__(self, threads: int = 0, device: str = "cpu", gpu_backend: str | None = None, slot: int | None = None, where: str = "recipe"):
         forget_inherited_blender_paths()
         import bpy
 
@@ -71,6 +77,7 @@ class BlenderBackend:
         # removed on close() or, in workers that never call it, when the process exits
         self._remove_workdir = weakref.finalize(self, shutil.rmtree, self.workdir, ignore_errors=True)
         bpy.ops.wm.read_factory_settings(use_empty=True)
+        self.device: Device = use_device(bpy, device, gpu_backend, slot, where)
         self.meshes: dict[str, object] = {}
         self.labelled: list = []
         self.others: list = []
@@ -90,20 +97,26 @@ class BlenderBackend:
             self._clear()
             self._build(scene)
             self._configure(scene)
-            rgb_path = self._render_to(scene.engine, "rgb.png", scene.samples)
-            data_path = self._save("data.exr") if scene.engine == "cycles" else self._render_data("data.exr")
-            instance_map, depth, normals = _read_passes(data_path, normals="normals" in scene.passes)
+            rgb_path = self._render_to(scene.engine, "rgb.png")
+            cycles = scene.engine == "cycles"
+            colour = save_result(self.bpy, self.workdir / "colour.exr") if cycles and (scene.camera.sharp or scene.background) else None
+            # the colour render's data passes are the labels' only when nothing blurred them
+            data_path = colour if colour and scene.camera.sharp else data_render(self.bpy, self.workdir / "data.exr")
+            instance_map, depth, normals = read_passes(data_path, normals="normals" in scene.passes)
             rgb = read_png(rgb_path)
-            amodal = self._amodal_masks() if "amodal" in scene.passes else None
+            amodal = lone_masks(self.bpy, self.labelled, self.labelled + self.others, self.workdir) if "amodal" in scene.passes else None
+            truncated = truncated_ids(self.bpy, scene, self.labelled)
         if scene.background:
-            rgb = composite(rgb, cover(scene.background, scene.width, scene.height, scene.background_offset))
-        return Render(rgb, instance_map, depth, amodal=amodal, truncated=self._truncated(scene), normals=normals)
+            shadow = read_shadow(colour) if colour else None
+            rgb = composite(rgb, cover(scene.background, scene.width, scene.height, scene.background_offset), shadow)
+        origin = RenderOrigin(extra={"device": self.device.describe()})
+        return Render(rgb, instance_map, depth, amodal=amodal, truncated=truncated, normals=normals, origin=origin)
 
     # --- scene building -------------------------------------------------------------------
     def _clear(self) -> None:
         """Remove what the last Scene made; cached meshes and the materials they brought stay."""
         bpy = self.bpy
-        for collection in (bpy.data.objects, bpy.data.lights, bpy.data.cameras, bpy.data.worlds):
+        for collection in (bpy.data.objects, bpy.data.lights, bpy.data.cameras, bpy.data.worlds, bpy.data.actions):
             for block in list(collection):
                 collection.remove(block)
         for material in [m for m in bpy.data.materials if m.get(SCENE_MATERIAL)]:
@@ -124,9 +137,11 @@ class BlenderBackend:
         self.others += [self._add_scene_object(obj, f"distractor.{i}") for i, obj in enumerate(scene.distractors)]
         for i, light in enumerate(scene.lights):
             add_light(bpy, i, light, self._link)
-        self._add_camera(scene)
+        add_camera(bpy, scene, self._link)
+        bodies = self.labelled + self.others[1 if ground else 0 :]
         if scene.physics_frames:
-            settle(bpy, self.labelled + self.others[1 if ground else 0 :], ground, scene.physics_frames)
+            settle(bpy, bodies, ground, scene.physics_frames)
+        apply_realism(bpy, scene, list(zip(bodies, [o.velocity for o in (*scene.objects, *scene.distractors)], strict=True)))
 
     def _add_scene_object(self, obj: SceneObject, name: str):
         blender_object = self._add_object(name, self._mesh(obj.mesh), obj.instance_id)
@@ -144,19 +159,6 @@ class BlenderBackend:
     def _link(self, blender_object):
         self.bpy.context.scene.collection.objects.link(blender_object)
         return blender_object
-
-    def _add_camera(self, scene: Scene) -> None:
-        from mathutils import Vector
-
-        bpy = self.bpy
-        data = bpy.data.cameras.new("camera")
-        data.lens, data.sensor_width = scene.camera.focal_length, 36.0
-        data.clip_start, data.clip_end = 0.01, 1000.0
-        camera = self._link(bpy.data.objects.new("camera", data))
-        camera.location = scene.camera.location
-        direction = Vector(scene.camera.look_at) - Vector(scene.camera.location)
-        camera.rotation_euler = direction.to_track_quat("-Z", "Y").to_euler()
-        bpy.context.scene.camera = camera
 
     # --- meshes -----------------------------------------------------------------------------
     def _mesh(self, key: str):
@@ -218,81 +220,36 @@ class BlenderBackend:
         render.use_persistent_data = False
         render.film_transparent = scene.background is not None
         cycles = self.bpy.context.scene.cycles
-        cycles.device = "CPU"
+        cycles.device = "GPU" if self.device.is_gpu else "CPU"
         cycles.seed = scene.index
         cycles.use_animated_seed = False
-        cycles.use_denoising = scene.denoise
+        _sampling(cycles, scene, self.device.is_gpu)
         cycles.max_bounces = 12
         view_layer = self.bpy.context.scene.view_layers[0]
         view_layer.use_pass_object_index = True
         view_layer.use_pass_z = True
         view_layer.use_pass_normal = "normals" in scene.passes
+        view_layer.cycles.use_pass_shadow_catcher = scene.background is not None  # Combined then holds no shadow
         shading = self.bpy.context.scene.display.shading
         shading.light, shading.color_type = "STUDIO", "MATERIAL"
 
-    def _render_to(self, engine: str, file_name: str, samples: int) -> Path:
+    def _render_to(self, engine: str, file_name: str) -> Path:
         scene = self.bpy.context.scene
         scene.render.engine = {"cycles": "CYCLES", "workbench": "BLENDER_WORKBENCH"}[engine]
-        scene.cycles.samples = samples
         self.bpy.ops.render.render(write_still=False)
-        return self._save(file_name)
+        return save_result(self.bpy, self.workdir / file_name)
 
-    def _render_data(self, file_name: str) -> Path:
-        """A one-sample, zero-bounce Cycles render without the world (no lighting needed) for its data passes."""
-        scene = self.bpy.context.scene
-        world, scene.world = scene.world, None
-        bounces, scene.cycles.max_bounces = scene.cycles.max_bounces, 0
-        try:
-            return self._render_to("cycles", file_name, samples=1)
-        finally:
-            scene.world, scene.cycles.max_bounces = world, bounces
-
-    def _amodal_masks(self) -> dict[int, np.ndarray]:
-        """Each labelled object's mask with everything else hidden (one data render per object)."""
-        everything = self.labelled + self.others
-        masks = {}
-        try:
-            for alone in self.labelled:
-                for blender_object in everything:
-                    blender_object.hide_render = blender_object is not alone
-                instance_map = _read_passes(self._render_data("alone.exr"))[0]
-                masks[alone.pass_index] = instance_map == alone.pass_index
-        finally:
-            for blender_object in everything:
-                blender_object.hide_render = False
-        return masks
-
-    def _truncated(self, scene: Scene) -> frozenset[int]:
-        """Ids of labelled objects with a vertex outside the frame (or behind the camera)."""
-        camera = self.bpy.context.scene.camera
-        depsgraph = self.bpy.context.evaluated_depsgraph_get()
-        view = np.array(camera.calc_matrix_camera(depsgraph, x=scene.width, y=scene.height)) @ np.array(
-            camera.matrix_world.inverted()
-        )
-        truncated = set()
-        for blender_object in self.labelled:
-            mesh = blender_object.data
-            coords = np.empty(len(mesh.vertices) * 3, dtype=np.float64)
-            mesh.vertices.foreach_get("co", coords)
-            points = np.c_[coords.reshape(-1, 3), np.ones(len(mesh.vertices))]
-            clip = points @ (view @ np.array(blender_object.matrix_world)).T
-            w = clip[:, 3]
-            if (w <= 0).any() or (np.abs(clip[:, :2]) > w[:, None]).any():
-                truncated.add(blender_object.pass_index)
-        return frozenset(truncated)
-
-    def _save(self, file_name: str) -> Path:
-        """Save the current render result as PNG (RGB, or RGBA with a transparent film) or multilayer EXR."""
-        scene = self.bpy.context.scene
-        settings = scene.render.image_settings
-        if file_name.endswith(".exr"):
-            settings.file_format, settings.color_depth, settings.exr_codec = "OPEN_EXR_MULTILAYER", "32", "ZIP"
-        else:
-            mode = "RGBA" if scene.render.film_transparent else "RGB"
-            settings.file_format, settings.color_mode, settings.color_depth = "PNG", mode, "8"
-        path = self.workdir / file_name
-        self.bpy.data.images["Render Result"].save_render(str(path), scene=scene)
-        return path
+def _sampling(cycles, scene: Scene, gpu: bool) -> None:
+    """Samples (the cap), adaptive sampling (off at threshold 0) and OpenImageDenoise with albedo and normal guides."""
+    cycles.samples = scene.samples
+    cycles.use_adaptive_sampling = scene.noise_threshold > 0
+    cycles.adaptive_threshold = scene.noise_threshold
+    cycles.adaptive_min_samples = 0  # Cycles' own choice for the threshold
+    cycles.use_denoising = scene.denoise
+    cycles.denoiser = "OPENIMAGEDENOISE"
+    cycles.denoising_input_passes = "RGB_ALBEDO_NORMAL"
+    cycles.denoising_prefilter = scene.denoise_prefilter.upper()
+    cycles.denoising_use_gpu = gpu
 
 
 @contextmanager
@@ -358,28 +315,3 @@ def normalise_mesh(mesh, flat: bool = False) -> None:
     size = float((high - low).max()) or 1.0
     centre = Vector(((low[0] + high[0]) / 2, (low[1] + high[1]) / 2, low[2] if not flat else (low[2] + high[2]) / 2))
     mesh.transform(Matrix.Diagonal((1 / size, 1 / size, 1 / size, 1.0)) @ Matrix.Translation(-centre))
-
-
-def read_png(path: Path) -> np.ndarray:
-    """HxWx3 (or HxWx4 when saved with alpha) uint8."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGBA" if image.mode in ("RGBA", "LA") else "RGB")).copy()
-
-
-def _read_passes(path: Path, normals: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Instance ids (object-index pass), depth and (when asked) normals from a multilayer EXR."""
-    import OpenEXR
-
-    with OpenEXR.File(str(path)) as exr:
-        channels = exr.parts[0].channels
-        index = channels["ViewLayer.IndexOB.X"].pixels
-        depth = channels["ViewLayer.Depth.Z"].pixels.astype(np.float32)
-        normal = np.dstack([channels[f"ViewLayer.Normal.{axis}"].pixels for axis in "XYZ"]) if normals else None
-    depth = np.where(depth >= 1e9, np.inf, depth).astype(np.float32)
-    if normal is not None:  # averaged over samples: rescale to unit length, and keep to the first sample's hits
-        length = np.linalg.norm(normal, axis=-1, keepdims=True)
-        normal = np.where(np.isfinite(depth)[..., None] & (length > 0), normal / np.maximum(length, 1e-12), 0.0)
-        normal = normal.astype(np.float32)
-    return np.rint(index).astype(np.int32), depth, normal

@@ -17,7 +17,8 @@ one place that knows how to use it from a plain Python with the `bpy` wheel:
 `load_blenderproc()` checks the versions it was written for and fails loudly on any other pair.
 Labels come from the object-index pass, as in the Blender backend: BlenderProc's `instance`
 segmentation map is that pass, and we give labelled objects their `instance_id` as pass index.
-Amodal masks and truncation are not computed here (use `backend: blender` for visibility).
+Visibility, amodal masks and truncation are computed as the Blender backend does
+(`blender_passes`: one lone data render per labelled object, plain bpy, after BlenderProc's render).
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ import numpy as np
 
 from synthgen.errors import BackendError
 from synthgen.render.backends.blender import GROUND_SIZE, PRIMITIVE_OPS, forget_inherited_blender_paths, normalise_mesh
+from synthgen.render.backends.blender_passes import lone_masks, truncated_ids
 from synthgen.render.backends.composite import composite, cover
-from synthgen.render.scene import Render, Scene, SceneObject
+from synthgen.render.scene import Render, RenderOrigin, Scene, SceneObject
 
 SUPPORTED = {"blenderproc": "2.8.0", "bpy": "4.5"}
 API_MODULES = ("object", "loader", "camera", "renderer", "types", "world", "material", "writer")
@@ -104,8 +106,6 @@ class BlenderProcBackend:
         _initialise(bpy, self.workdir)
         renderer = self.bproc.renderer
         renderer.set_cpu_threads(threads or os.cpu_count() or 1)
-        renderer.set_noise_threshold(0)
-        renderer.set_denoiser(None)
         renderer.enable_depth_output(activate_antialiasing=False)
         renderer.enable_segmentation_output(map_by=["instance", "category_id", "name"], default_values={"category_id": 0})
         self.categories: dict[str, int] = {}  # BlenderProc `category_id`s, in order of first appearance
@@ -129,6 +129,8 @@ class BlenderProcBackend:
         if scene.physics_frames:
             self._settle(bodies, ground, scene.physics_frames)
         bproc.renderer.set_max_amount_of_samples(scene.samples)
+        bproc.renderer.set_noise_threshold(scene.noise_threshold)
+        bproc.renderer.set_denoiser("INTEL" if scene.denoise else None)  # BlenderProc's OpenImageDenoise node
         bpy.context.scene.cycles.seed = scene.index
         bproc.renderer.set_output_format(enable_transparency=scene.background is not None)
         # verbose: its quiet mode points fd 1 at a pipe drained by a progress-bar thread, which
@@ -140,7 +142,18 @@ class BlenderProcBackend:
         depth = np.asarray(data["depth"][0], dtype=np.float32)
         depth = np.where(depth >= NO_HIT_DEPTH, np.inf, depth).astype(np.float32)
         instance_map = np.asarray(data["instance_segmaps"][0]).astype(np.int32)
-        return Render(rgb=rgb, instance_map=instance_map, depth=depth)
+        amodal, truncated = self._visibility(scene, [b.blender_obj for b in bodies], ground)
+        origin = RenderOrigin(extra={"device": "cpu"})  # set_render_devices(use_only_cpu=True) in _initialise
+        return Render(rgb=rgb, instance_map=instance_map, depth=depth, amodal=amodal, truncated=truncated, origin=origin)
+
+    def _visibility(self, scene: Scene, meshes: list, ground) -> tuple[dict[int, np.ndarray] | None, frozenset[int]]:
+        """Amodal masks (when the Scene asks) and truncated ids of the labelled objects, at BlenderProc's camera frame."""
+        bpy = self.bpy
+        bpy.context.scene.frame_set(bpy.context.scene.frame_start)  # BlenderProc keys its camera pose at frame_start
+        labelled = meshes[: len(scene.objects)]
+        everything = meshes + ([ground.blender_obj] if ground is not None else [])
+        amodal = lone_masks(bpy, labelled, everything, self.workdir) if "amodal" in scene.passes else None
+        return amodal, truncated_ids(bpy, scene, labelled)
 
     def _add(self, obj: SceneObject, name: str):
         shape = obj.mesh.split(":", 1)[1] if obj.mesh.startswith("primitive:") else None
@@ -198,6 +211,7 @@ class BlenderProcBackend:
 
     def _set_world(self, scene: Scene) -> None:
         if scene.hdri:
+            self.bpy.context.scene.world.use_nodes = True  # after clean_up the world has no node tree yet
             rotation = [0.0, 0.0, math.radians(scene.hdri_rotation)]
             self.bproc.world.set_world_background_hdr_img(scene.hdri, strength=scene.world_strength, rotation_euler=rotation)
         else:
@@ -219,7 +233,7 @@ class BlenderProcBackend:
             body.enable_rigidbody(active=True, collision_shape="CONVEX_HULL", collision_margin=0.001, friction=0.8)
         if ground is not None:
             ground.enable_rigidbody(active=False, collision_shape="MESH", collision_margin=0.001)
-        seconds = frames / self.bpy.context.scene.render.fps
+        seconds = frames / self.bpy.context.scene.render.fps  # BlenderProc needs max > min: one frame more at most
         self.bproc.object.simulate_physics_and_fix_final_poses(
-            min_simulation_time=seconds, max_simulation_time=seconds, check_object_interval=1
+            min_simulation_time=seconds, max_simulation_time=seconds + 1 / self.bpy.context.scene.render.fps, check_object_interval=1
         )

@@ -12,6 +12,7 @@ import signal
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from synthgen.render.executors import TaskOutcome, attempt_batch, held_task, hold_task
@@ -37,7 +38,7 @@ def run_local(task: RenderTask, indices: list[int], workers: int) -> Iterator[Ta
             task.close()
         return
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(task, os.getpid()))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(task, os.getpid(), context.Value("i", 0)))
     try:
         futures = {pool.submit(_run_in_worker, batch): batch for batch in batches}
         for future in as_completed(futures):
@@ -51,11 +52,19 @@ def run_local(task: RenderTask, indices: list[int], workers: int) -> Iterator[Ta
     pool.shutdown()
 
 
-def _start_worker(task: RenderTask, parent_pid: int) -> None:
-    """Pool worker start: die with the parent, leave Ctrl-C to it (it stops the pool), hold `task`."""
+def _start_worker(task: RenderTask, parent_pid: int, slots) -> None:
+    """Pool worker start: die with the parent, leave Ctrl-C to it (it stops the pool), hold `task`
+    with this worker's slot (worker i renders on GPU i when the recipe renders on GPUs)."""
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    hold_task(task)
+    hold_task(replace(task, slot=next_slot(slots)))
+
+
+def next_slot(slots) -> int:
+    """Take the next worker slot (0, 1, ...) from the pool's shared counter."""
+    with slots.get_lock():
+        slot, slots.value = slots.value, slots.value + 1
+    return slot
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:

@@ -2,7 +2,8 @@
 
 CPU backends (Blender) run as Ray tasks asking `num_cpus` and `memory`; each Ray worker process
 keeps its backend across tasks (`hold_task`). A recipe that asks for GPUs runs in a pool of
-actors, each holding one backend on its share of a GPU. Tasks in flight are bounded
+actors, each holding one backend on its share of a GPU; so does a Blender recipe that renders on
+a GPU (`render.device: gpu`), one GPU per actor unless `num_gpus` says otherwise. Tasks in flight are bounded
 (back-pressure); a worker or actor killed mid-image is retried up to `max_retries` times; an
 image that fails every try is reported with its error. Ray is imported in this module only.
 """
@@ -20,6 +21,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from synthgen.errors import ExecutorError
+from synthgen.render.backends import needs_gpu
 from synthgen.render.executors import TaskOutcome, attempt, hold_task
 from synthgen.render.run_folder import RunOutput
 
@@ -47,7 +49,7 @@ class RayOptions:
     def for_recipe(self, recipe: Recipe) -> RayOptions:
         """These options with every resource decided: flag, then recipe, then default."""
         wanted = recipe.resources
-        num_gpus = _first(self.num_gpus, wanted.num_gpus, 0.0)
+        num_gpus = _first(self.num_gpus, wanted.num_gpus, 1.0 if needs_gpu(recipe) else 0.0)
         num_cpus = _first(self.num_cpus, wanted.num_cpus, GPU_ACTOR_CPUS if num_gpus else 1.0)
         return replace(self, num_cpus=num_cpus, num_gpus=num_gpus, memory=_first(self.memory, wanted.memory))
 
