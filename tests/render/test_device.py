@@ -27,7 +27,7 @@ LOOKED_FOR = "OptiX, CUDA, HIP, oneAPI"
 
 @pytest.fixture(scope="module")
 def found():
-    from synthgen.render.backends.blender import forget_inherited_blender_paths
+    from synthgen.render.backends.blender_device import forget_inherited_blender_paths
 
     forget_inherited_blender_paths()
     import bpy

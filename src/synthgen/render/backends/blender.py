@@ -28,7 +28,7 @@ import numpy as np
 
 from synthgen.errors import InputError
 from synthgen.render.backends.blender_camera import add_camera, apply_realism
-from synthgen.render.backends.blender_device import Device, use_device
+from synthgen.render.backends.blender_device import Device, forget_inherited_blender_paths, use_device
 from synthgen.render.backends.blender_passes import data_render, lone_masks, read_passes, read_png, read_shadow, save_result, truncated_ids
 from synthgen.render.backends.blender_physics import settle
 from synthgen.render.backends.blender_shading import SCENE_MATERIAL, add_light, add_world, paint, paint_surface
@@ -277,16 +277,6 @@ def libc_flush() -> None:
     import ctypes
 
     ctypes.CDLL(None).fflush(None)
-
-
-def forget_inherited_blender_paths() -> None:
-    """Drop Blender's script folders from sys.path when bpy is not loaded yet.
-
-    Importing bpy adds `bpy/<version>/scripts/...` to sys.path; a spawned worker inherits that
-    path, and there `scripts/modules/bpy` would shadow the real module (`No module named '_bpy'`).
-    """
-    if "bpy" not in sys.modules:
-        sys.path[:] = [p for p in sys.path if not (f"{os.sep}bpy{os.sep}" in p and f"{os.sep}scripts" in p)]
 
 
 def mesh_problem(mesh) -> str | None:

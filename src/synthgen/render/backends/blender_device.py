@@ -9,6 +9,8 @@ number found) alone; without a slot, every GPU of the backend renders each image
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,10 +95,18 @@ def use_device(bpy, device: str, gpu_backend: str | None, slot: int | None = Non
     return Device(kind, tuple(name for _, name in chosen))
 
 
+def forget_inherited_blender_paths() -> None:
+    """Drop Blender's script folders from sys.path when bpy is not loaded yet.
+
+    Importing bpy adds `bpy/<version>/scripts/...` to sys.path; a spawned worker inherits that
+    path, and there `scripts/modules/bpy` would shadow the real module (`No module named '_bpy'`).
+    """
+    if "bpy" not in sys.modules:
+        sys.path[:] = [p for p in sys.path if not (f"{os.sep}bpy{os.sep}" in p and f"{os.sep}scripts" in p)]
+
+
 def require_gpu(device: str, gpu_backend: str | None, where: str) -> None:
     """Ask Cycles in this process (importing bpy) and raise NoGPUError when the GPU asked for is missing."""
-    from synthgen.render.backends.blender import forget_inherited_blender_paths
-
     forget_inherited_blender_paths()
     import bpy
 

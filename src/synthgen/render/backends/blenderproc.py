@@ -34,7 +34,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from synthgen.errors import BackendError
-from synthgen.render.backends.blender import GROUND_SIZE, PRIMITIVE_OPS, forget_inherited_blender_paths, normalise_mesh
+from synthgen.render.backends.blender import GROUND_SIZE, PRIMITIVE_OPS, normalise_mesh
+from synthgen.render.backends.blender_device import forget_inherited_blender_paths
 from synthgen.render.backends.blender_passes import lone_masks, truncated_ids
 from synthgen.render.backends.composite import composite, cover
 from synthgen.render.scene import Render, RenderOrigin, Scene, SceneObject
