@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from paths import COCO_PERSON
+from recipes import tiny_recipe_data
 from PIL import Image
 
 pytest.importorskip("diffusers")
@@ -19,17 +20,11 @@ from synthgen.render.run import render_dataset  # noqa: E402
 
 
 def make_recipe(tmp_path: Path, models: dict[str, Path], **diffusion):
-    data = {
-        "version": 1,
-        "name": "tiny-diffusion",
-        "seed": 5,
-        "count": 2,
-        "backend": "diffusion",
-        "image": {"width": 64, "height": 48},
-        "render": {"engine": "workbench", "samples": 1},
-        "classes": [{"name": "cube", "primitive": "cube", "count": [1, 2]}, {"name": "ball", "primitive": "sphere"}],
-        "scene": {"camera": {"distance": [4, 5]}},
-        "diffusion": {
+    data = tiny_recipe_data(
+        name="tiny-diffusion", seed=5, count=2, backend="diffusion", render={"engine": "workbench", "samples": 1},
+        classes=[{"name": "cube", "primitive": "cube", "count": [1, 2]}, {"name": "ball", "primitive": "sphere"}],
+        scene={"camera": {"distance": [4, 5]}}, labels={}, output={"formats": ["coco"]},
+        diffusion={
             "mode": "layout",
             "model": str(models["sd"]),
             "controlnet": [{"model": str(models["controlnet-seg"]), "conditioning": "segmentation"}],
@@ -39,7 +34,7 @@ def make_recipe(tmp_path: Path, models: dict[str, Path], **diffusion):
             "trust": {"scorer": "none"},
             **diffusion,
         },
-    }
+    )
     return parse_recipe(data, tmp_path / "recipe.yaml")
 
 

@@ -61,6 +61,16 @@ class Distribution:
         return data
 
 
+def within(value: Distribution, low: float, high: float, name: str = "", unit: str = "", low_open: bool = False) -> Distribution:
+    """`value` when everything it can draw lies in [low, high] ((low, high] with `low_open`), else a
+    ValueError naming the allowed and the given range (pydantic reports it with the field path)."""
+    lo, hi = value.bounds
+    if (lo <= low if low_open else lo < low) or hi > high:
+        allowed = f"{'(' if low_open else '['}{low:g}, {high:g}]{' ' + unit if unit else ''}"
+        raise ValueError(f"{name + ' ' if name else ''}must stay within {allowed}, got [{lo:g}, {hi:g}]")
+    return value
+
+
 def _number(value: float, integer: bool) -> float | int:
     return int(value) if integer else float(value)
 

@@ -17,7 +17,7 @@ from synthgen.fileio import IMAGE_SUFFIXES as PHOTO_SUFFIXES
 from synthgen.fileio import list_files
 from synthgen.formats import EXPORTS
 from synthgen.recipe.diffusion import DiffusionSpec
-from synthgen.recipe.distributions import Count, Number, PositiveNumber, parse
+from synthgen.recipe.distributions import Count, Number, PositiveNumber, parse, within
 
 PRIMITIVES = ("cube", "sphere", "cylinder", "cone", "torus", "monkey")
 MESH_SUFFIXES = (".obj", ".ply", ".stl", ".glb", ".gltf")
@@ -88,10 +88,7 @@ class MaterialSpec(Strict):
     @field_validator("hue", "saturation", "value", "roughness", "metallic")
     @classmethod
     def _unit_range(cls, value: Any) -> Any:
-        low, high = value.bounds
-        if low < 0 or high > 1:
-            raise ValueError(f"must stay within [0, 1], got [{low:g}, {high:g}]")
-        return value
+        return within(value, 0, 1)
 
 
 class ClassSpec(Strict):
@@ -146,10 +143,7 @@ class MotionBlurSpec(Strict):
     @field_validator("shutter")
     @classmethod
     def _shutter_range(cls, value: Any) -> Any:
-        low, high = value.bounds
-        if low <= 0 or high > 2:
-            raise ValueError(f"shutter must stay within (0, 2] frames, got [{low:g}, {high:g}]")
-        return value
+        return within(value, 0, 2, "shutter", "frames", low_open=True)
 
 
 class CameraSpec(Strict):
@@ -165,10 +159,7 @@ class CameraSpec(Strict):
     @field_validator("elevation")
     @classmethod
     def _elevation_range(cls, value: Any) -> Any:
-        low, high = value.bounds
-        if low < -89 or high > 89:
-            raise ValueError(f"elevation must stay within [-89, 89] degrees, got [{low:g}, {high:g}]")
-        return value
+        return within(value, -89, 89, "elevation", "degrees")
 
 
 class LightSpec(Strict):
