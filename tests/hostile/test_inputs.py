@@ -65,6 +65,7 @@ NAN_POLYGON = at("annotations.0.segmentation", [[1, 1, NAN, 1, 5, 4, 1, 4]])
 RESULT = {"image_id": 1, "category_id": 1, "bbox": [1, 1, 3, 3], "score": 0.9}
 BIG_IMAGE = lambda folder: huge_png(folder / "images/a.png")
 OBJ_LINE = "v 0 0 0\nv 1 0 0\nv 2 0 0\nf 1 2 3\n"  # a face whose vertices lie on a line
+OBJ_DOTS = "v 0 0 0\nv 1 0 0\nv 0 1 0\n"  # vertices, no face
 EXR = (b"v/1\x01" + bytes(60))  # EXR magic only (enough for the load-time check)
 
 CASES = [
@@ -141,6 +142,8 @@ CASES = [
     case("markup-brackets-kept", 4, VALIDATE, recipe(at("classes.1.count", [1, 2, 3])), 1, "classes[1].count: expected [min, max], got 3 values"),
     case("markup-tags-kept", 4, VALIDATE, recipe(at("classes.1.name", "[/bold]"), at("classes.0.name", "[/bold]")), 1, "class name '[/bold]' appears twice"),
     case("degenerate-mesh-render", 4, "render {in}/r.yaml -o {out} --quiet", recipe(at("classes", [{"name": "line", "asset": "line.obj"}]), at("count", 1), at("render", {"engine": "workbench", "samples": 1}), extra=file("line.obj", OBJ_LINE)), 2, "line.obj: expected a mesh with area"),
+    case("faceless-mesh-render", 4, "render {in}/r.yaml -o {out} --quiet", recipe(at("classes", [{"name": "dots", "asset": "dots.obj"}]), at("count", 1), at("render", {"engine": "workbench", "samples": 1}), extra=file("dots.obj", OBJ_DOTS)), 2, "dots.obj: expected a mesh with faces"),
+    case("class-never-labelled-warns", 4, "render {in}/r.yaml -o {out} --quiet", recipe(at("classes", [{"name": "cone", "primitive": "cone"}]), at("labels", {"min_area": 4000}), at("count", 1), at("render", {"engine": "workbench", "samples": 1})), 0, "warning: class 'cone': 0 instances in 1 images"),
     # 7. tracebacks: each a one-line message naming file and field, exit 1
     case("coco-unhashable-image-id", 7, CONVERT, coco_dataset(at("images.0.id", [1])), 1, "images[0].id: expected an id"),
     case("check-unhashable-ids", 7, CHECK, coco_dataset(at("images.0.id", {"a": 1}), at("annotations.0.category_id", [1])), 1, "images[0].id: expected an id", "annotations[0].category_id: expected an id"),

@@ -194,6 +194,9 @@ class _Reporter:
         trust = summarize(result.dataset.samples) if result.dataset else None
         if trust:
             summary["trust"] = trust
+        warnings = empty_class_warnings(counts, result.total) if result.complete else []
+        if warnings:
+            summary["warnings"] = warnings
         if self.json_log:
             print(json.dumps(summary), flush=True)
         elif not self.quiet:
@@ -206,6 +209,17 @@ class _Reporter:
             if trust:
                 table.add_row("trust gate", f"{trust['scored']} scored, {trust['kept']} kept, {trust['dropped']} dropped")
             console.print(table)
+        if not self.json_log:
+            for warning in warnings:
+                console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True, style="yellow")
+
+
+def empty_class_warnings(counts: dict[str, int], images: int) -> list[str]:
+    """A class no image holds is almost always a mistake (hidden, too small, or a flat or inside-out mesh)."""
+    return [
+        f"class {name!r}: 0 instances in {images} images (hidden, below labels.min_area, or a flat mesh?)"
+        for name, n in counts.items() if n == 0
+    ]
 
 
 @app.command(**example("synthgen check out/quickstart"))
