@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from paths import COCO_PERSON
-from recipes import tiny_recipe_data
 from PIL import Image
+from recipes import tiny_recipe_data
 
 pytest.importorskip("diffusers")
 pytest.importorskip("bpy")
