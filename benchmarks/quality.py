@@ -166,6 +166,7 @@ def main() -> None:
     parser.add_argument("--presets", nargs="*", default=["draft", "standard", "final"])
     parser.add_argument("--only", nargs="*", help="contenders to run (default: all), e.g. synthgen-standard blenderproc-defaults")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--json", type=Path, help="also write the results here, updated after each object count")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
     report = {}
@@ -173,7 +174,11 @@ def main() -> None:
         for objects in args.objects or [None]:
             recipe = prepared_recipe(args.recipe.resolve(), Path(tmp), (width, height), objects)
             report[f"{objects or 'recipe'}_objects"] = measure(recipe, args, Path(tmp))
-    print(json.dumps({"size": args.size, "images": args.images, "rounds": args.rounds, "results": report}, indent=2))
+            summary = json.dumps({"size": args.size, "images": args.images, "rounds": args.rounds,
+                                  "reference_samples": args.reference_samples, "results": report}, indent=2)
+            print(summary, flush=True)
+            if args.json:
+                args.json.write_text(summary + "\n")
 
 
 if __name__ == "__main__":
