@@ -1,7 +1,7 @@
 """The hostile-input suite's runner: the real `synthgen` command line in a subprocess, under a memory
 cap (RLIMIT_AS) and a timeout, so an input that explodes memory or hangs fails its case instead of
 the machine; and `snapshot`, a folder tree's contents, to prove inputs unchanged and nothing written
-outside. Both are fixtures returning the function: `run_synthgen(args, cwd, timeout, memory_gb)`."""
+outside. Both are fixtures returning the function: `run_synthgen(args, cwd, timeout, memory_gb, mount, umask)`."""
 
 from __future__ import annotations
 
@@ -19,19 +19,27 @@ TIMED_OUT = 124
 LARGE = 64 * 1024**2  # files above this are compared by size and modification time, not digest
 
 
-def synthgen(args: list[str], cwd: Path, timeout: float = 60, memory_gb: float = 4) -> tuple[int, str, str]:
+def synthgen(args: list[str], cwd: Path, timeout: float = 60, memory_gb: float = 4,
+             mount: tuple[str, str] | None = None, umask: int | None = None) -> tuple[int, str, str]:
     """Run `synthgen ARGS` in `cwd` with at most `memory_gb` of address space; (exit code, stdout,
-    stderr). A run past `timeout` seconds is killed and gives exit code 124."""
+    stderr). A run past `timeout` seconds is killed and gives exit code 124. `mount` (options, folder)
+    runs it in its own user and mount namespace with a tmpfs mounted there (a full or read-only
+    disk); `umask` runs it under that umask."""
     limit = int(memory_gb * 1024**3)
+    command = [sys.executable, "-m", "synthgen.cli", *map(str, args)]
+    if mount:
+        command = ["unshare", "-Urm", "sh", "-c", 'mount -t tmpfs -o "$0" tmpfs "$1" && shift && exec "$@"', *mount, *command]
 
-    def cap_memory() -> None:
+    def limits() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        if umask is not None:
+            os.umask(umask)
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "COLUMNS": "200"}  # fmt: skip
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "synthgen.cli", *map(str, args)], cwd=cwd, env=env, preexec_fn=cap_memory,
+            command, cwd=cwd, env=env, preexec_fn=limits,
             capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False,
         )  # fmt: skip
     except subprocess.TimeoutExpired as expired:

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,35 +24,9 @@ pytestmark = pytest.mark.slow
 MEMORY_GB = 3
 
 
-def run_synthgen(args: list[str], cwd: Path, timeout: float = 180, memory_gb: float = MEMORY_GB,
-                 mount: tuple[str, str] | None = None, umask: int | None = None) -> subprocess.CompletedProcess:
-    """The real `synthgen` in a subprocess under an address-space cap. `mount` (options, folder) runs
-    it in its own user and mount namespace with a tmpfs mounted there: a full or read-only disk."""
-    command = [sys.executable, "-m", "synthgen.cli", *args]
-    if mount:
-        command = ["unshare", "-Urm", "sh", "-c", 'mount -t tmpfs -o "$0" tmpfs "$1" && shift && exec "$@"', *mount, *command]
-
-    def limits() -> None:
-        cap = int(memory_gb * 2**30)
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-        if umask is not None:
-            os.umask(umask)
-
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, preexec_fn=limits, env=env, check=False)
-
-
-def tree(root: Path, skip: Path | None = None) -> dict[str, bytes]:
-    """Every file and link under `root` (links as their target), leaving out `skip` and its contents."""
-    found = {}
-    for path in sorted(root.rglob("*")):
-        if skip is not None and (path == skip or skip in path.parents):
-            continue
-        if path.is_symlink():
-            found[str(path.relative_to(root))] = b"-> " + os.readlink(path).encode()
-        elif path.is_file():
-            found[str(path.relative_to(root))] = path.read_bytes()
-    return found
+def files(snapshot: dict[str, str]) -> dict[str, str]:
+    """A snapshot's files and links (folders left out)."""
+    return {name: kind for name, kind in snapshot.items() if kind != "dir"}
 
 
 def can_mount() -> bool:
@@ -220,21 +192,22 @@ ROWS = [
 
 
 @pytest.mark.parametrize("row", ROWS, ids=lambda row: f"class{row.klass}-{row.id}")
-def test_hostile_output_folder(row: Row, tmp_path: Path):
+def test_hostile_output_folder(row: Row, tmp_path: Path, run_synthgen, snapshot):
     if row.mount and not can_mount():
         pytest.skip("needs unshare -Urm to mount a small tmpfs")
     users = row.setup(tmp_path)
     recipe = write_recipe(tmp_path, count=3 if row.mount else 1)
     out = tmp_path / row.out
-    user = {name: data for name, data in tree(tmp_path).items()
+    user = {name: data for name, data in files(snapshot(tmp_path)).items()
             if not name.startswith(row.out + "/") or any(name == u or name.startswith(u + "/") for u in users)}
-    result = run_synthgen(["render", str(recipe), "-o", row.out, "-q", *row.flags], cwd=tmp_path, mount=row.mount)
-    assert result.returncode == row.exit, result.stderr
+    code, _, stderr = run_synthgen(["render", str(recipe), "-o", row.out, "-q", *row.flags], tmp_path,
+                                   timeout=180, memory_gb=MEMORY_GB, mount=row.mount)  # fmt: skip
+    assert code == row.exit, stderr
     if row.exit:
-        lines = result.stderr.splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+        lines = stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), stderr
         assert all(word in lines[0] for word in row.words), lines[0]
-    after = tree(tmp_path)
+    after = files(snapshot(tmp_path))
     assert {name: after.get(name) for name in user} == user  # inputs unchanged, the user's files kept
     outside = {name for name in after if not name.startswith(row.out + "/") and name != row.out}
     assert outside == {name for name in user if not name.startswith(row.out + "/") and name != row.out}, "a file written outside the output"
@@ -243,7 +216,7 @@ def test_hostile_output_folder(row: Row, tmp_path: Path):
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o002], ids=lambda mask: f"umask-{mask:03o}")
-def test_every_file_and_folder_gets_what_the_umask_allows(umask: int, tmp_path: Path):
+def test_every_file_and_folder_gets_what_the_umask_allows(umask: int, tmp_path: Path, run_synthgen):
     """`render` (every export, depth, normals, run state); under 002 (not the usual umask) also
     `convert` and `report` of its output."""
     recipe = write_recipe(tmp_path, count=1, output={"formats": ["coco", "yolo", "yolo-seg", "voc"], "depth": "npy", "normals": True})
@@ -251,8 +224,8 @@ def test_every_file_and_folder_gets_what_the_umask_allows(umask: int, tmp_path: 
     if umask == 0o002:
         commands += [["convert", "out", "-o", "converted", "--format", "yolo,voc"], ["report", "out", "-o", "report/index.html"]]
     for command in commands:
-        result = run_synthgen(command, cwd=tmp_path, umask=umask)
-        assert result.returncode == 0, result.stderr
+        code, _, stderr = run_synthgen(command, tmp_path, timeout=180, memory_gb=MEMORY_GB, umask=umask)
+        assert code == 0, stderr
     modes = {}
     for path in tmp_path.rglob("*"):
         if not path.is_symlink() and path.name != "tiny.yaml":
