@@ -37,7 +37,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 LINK_MODES = ("copy", "hardlink", "symlink")
 
 
+@functools.cache
 def _umask() -> int:
+    """The process umask, read once: reading it means setting it, which would race with other threads."""
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
