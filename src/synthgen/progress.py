@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
 from rich.console import Console
-from rich.progress import Progress, track
+from rich.progress import Progress
 
 T = TypeVar("T")
 
@@ -18,8 +18,9 @@ def progress_bar(show: bool = True, *columns: Any) -> Progress:
 
 
 def tracked(items: Iterable[T], description: str, enabled: bool) -> Iterator[T]:
-    """Iterate `items`, with a bar when `enabled`."""
-    return track(items, description=description, disable=not enabled, console=Console(stderr=True))
+    """Iterate `items`, with a bar when `enabled` and stderr is a terminal."""
+    with progress_bar(enabled) as bar:
+        yield from bar.track(items, description=description)
 
 
 def clock(seconds: float) -> str:

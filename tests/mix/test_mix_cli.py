@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from executor_helpers import synthgen
 from mixing_helpers import REAL_COCO, render_provenance, tree_bytes, write_dataset
 from typer.testing import CliRunner
 
@@ -130,3 +131,12 @@ def test_convert_real_coco_keeps_masks_and_reports_bad_input(cli, tmp_path):
     assert all(isinstance(a["segmentation"]["counts"], str) for a in data["annotations"])
     result = cli("convert", tmp_path / "coco", "--from", "voc", "-o", tmp_path / "bad")
     assert result.exit_code == 1 and "no VOC .xml files" in result.output and not (tmp_path / "bad").exists()
+
+
+def test_mix_into_a_pipe_prints_no_progress_bars(inputs, tmp_path):
+    """Bars are for terminals: through a pipe (a log, CI) stderr stays empty and stdout holds the summary only."""
+    real, synth = inputs
+    done = synthgen("mix", str(real), str(synth), "-o", str(tmp_path / "piped"), "--min-per-class", "6", "--seed", "0")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert not any(word in done.stdout for word in ("hashing images", "writing ", "━")), done.stdout
