@@ -3,6 +3,7 @@
 
 import pytest
 from detector_models import tiny_open_vocab_model
+from executor_helpers import synthgen
 from helpers import assert_valid_dataset
 from PIL import Image
 from typer.testing import CliRunner
@@ -53,6 +54,15 @@ def test_open_vocab_prelabels_by_prompt_from_a_saved_folder(family, photos, tmp_
     assert [i.category for i in alone] == [i.category for i in batched]
     assert [(*i.box, i.score) for i in alone] == [pytest.approx((*i.box, i.score), rel=1e-5, abs=1e-5) for i in batched]
     assert len(strict.predict([photo])[0]) < len(dataset.samples[0].instances)
+
+
+def test_prelabel_into_a_pipe_prints_no_model_loading_bars(photos, tmp_path):
+    """transformers draws a "Loading weights" bar on stderr; through a pipe (a log, CI) none is printed."""
+    model = tiny_open_vocab_model(tmp_path / "owlv2", "owlv2")
+    done = synthgen("prelabel", str(photos), "-o", str(tmp_path / "real"), "--detector", "owlv2", "--model", str(model),
+                    "--classes", "forklift", "--threshold", "0.4")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Loading weights" not in done.stderr and "it/s" not in done.stderr, done.stderr
 
 
 def test_open_vocab_needs_model_and_classes_and_a_loadable_folder(tmp_path):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
 
 from synthgen import __version__
@@ -19,6 +22,8 @@ app = App(
 
 @app.callback(invoke_without_command=True)
 def main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
+    if not sys.stderr.isatty():  # bars are for terminals: Hugging Face's download and weight-loading bars too
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if version:
         typer.echo(f"synthgen {__version__}")
         raise typer.Exit()
