@@ -13,11 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from executor_helpers import synthgen
 from paths import REPO
 from PIL import Image
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from recipes import write_recipe
+from rich.console import Console
 
 from synthgen.errors import OutputError
 from synthgen.formats.check import check_dataset
@@ -225,6 +227,7 @@ def test_progress_rate_is_images_done_over_wall_time(monkeypatch):
 
     clock = iter([100.0, 120.27, 120.27, 120.28])
     monkeypatch.setattr(render_cli.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(render_cli, "console", Console(stderr=True, force_terminal=True))  # bars are drawn on terminals only
     reporter = render_cli._Reporter(12, quiet=False, json_log=False)
     for index in range(3):
         reporter.advance(index, None)
@@ -232,3 +235,12 @@ def test_progress_rate_is_images_done_over_wall_time(monkeypatch):
     assert (reporter.progress.tasks[0].completed, fields) == (3, {"rate": "0.148 img/s", "eta": "ETA 0:01:01"})
     assert render_cli.rate_and_eta(0, 12, 5.0) == {"rate": "", "eta": ""}
     assert render_cli.rate_and_eta(12, 12, 3600.0) == {"rate": "0.00333 img/s", "eta": "ETA 0:00:00"}
+
+
+def test_a_run_refused_before_rendering_prints_its_error_line_and_no_bar(tmp_path):
+    """Not a terminal (a log, CI): no bar at all; the refusal is the only line on stderr."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    done = synthgen("render", str(write_recipe(tmp_path, count=1)), "-o", str(tmp_path / "mine"))
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == f"error: {tmp_path / 'mine'}: holds files that are not a synthgen run; choose another folder or pass --overwrite\n"

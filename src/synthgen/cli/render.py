@@ -152,7 +152,7 @@ class _Reporter:
         self.quiet, self.json_log = quiet, json_log
         self.progress = None
         self.total, self.done, self.started = total, 0, time.monotonic()
-        if not quiet and not json_log:
+        if not quiet and not json_log and console.is_terminal:  # bars are for terminals, not logs
             self.progress = Progress(
                 TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                 TimeElapsedColumn(), TextColumn("{task.fields[eta]}"), console=console, transient=False,
@@ -166,6 +166,7 @@ class _Reporter:
 
     def __exit__(self, *exc):
         if self.progress:
+            self.progress.live.transient = exc[0] is not None  # a failed run leaves its one error line, not a bar
             self.progress.__exit__(*exc)
 
     def advance(self, index: int, record: dict | None) -> None:
