@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from paths import COCO_PERSON
 from PIL import Image
 
 from synthgen.errors import FormatError, InputError
@@ -74,6 +75,21 @@ def test_coco_reader_takes_real_world_quirks():
     first, crowd = dataset.samples[0].instances
     assert first.decode_mask().shape == (10, 12) and first.box == (2.0, 2.0, 8.0, 6.0)
     assert crowd.iscrowd and crowd.area == 9.0 and crowd.box == (0.0, 0.0, 3.0, 3.0)
+
+
+def test_coco_reader_keeps_a_persons_sub_pixel_boxes():
+    """Real COCO boxes are not the bounds of their rasterised polygons: the file's box is kept, the
+    area is the mask's pixels, and a box-less polygon gets its mask's bounds."""
+    raw = json.loads((COCO_PERSON / "test_coco.json").read_text())
+    dataset = read_coco(COCO_PERSON / "test_coco.json")
+    by_file = {image["id"]: image["file_name"] for image in raw["images"]}
+    expected = sorted((by_file[a["image_id"]], tuple(float(v) for v in a["bbox"])) for a in raw["annotations"])
+    read = sorted((s.file_name, i.box) for s in dataset.samples for i in s.instances)
+    assert len(read) == 14 and read == expected
+    assert all(i.area == i.decode_mask().sum() for s in dataset.samples for i in s.instances)
+    polygon = {"images": [{"id": 1, "file_name": "a.jpg", "width": 12, "height": 10}], "categories": [{"id": 1, "name": "a"}],
+               "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[2, 2, 10, 2, 10, 8, 2, 8]]}]}
+    assert from_coco(polygon).samples[0].instances[0].box == (2.0, 2.0, 8.0, 6.0)
 
 
 def test_coco_reader_errors_name_file_and_field(tmp_path):

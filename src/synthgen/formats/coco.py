@@ -141,10 +141,15 @@ def _sample(image: Any, where: str) -> Sample:
 
 def _instance(ann: dict[str, Any], category: str, sample: Sample, where: str) -> Instance:
     mask = fields.segmentation(ann.get("segmentation"), f"{where}.segmentation", sample.height, sample.width)
-    if mask is not None:
-        box, area = rle_box(mask), rle_area(mask)
-    else:
+    # The file's own box is kept (a person's sub-pixel box is not the rasterised mask's bounds);
+    # the mask's bounds only where it gives none. A masked instance's area is its mask's pixels.
+    if ann.get("bbox") is not None or mask is None:
         box = fields.box(ann.get("bbox"), f"{where}.bbox")
+    else:
+        box = rle_box(mask)
+    if mask is not None:
+        area = rle_area(mask)
+    else:
         area = fields.number(ann.get("area", box[2] * box[3]), f"{where}.area", 0.0)
     truncated = ann.get("truncated")
     if truncated is not None and not isinstance(truncated, bool):
