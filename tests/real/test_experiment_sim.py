@@ -21,11 +21,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import invoke
+from helpers import assert_experiment_results, invoke
 from paths import COCO_PERSON, REPO
 
 from synthgen.real.experiment import RUN
-from synthgen.real.experiment_stats import verdict
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -33,7 +32,6 @@ DOMAINS = REPO / "benchmarks" / "sim_to_sim"
 ARMS = ["real", "real+sim", "sim"]
 CLASSES = ["cube", "cone"]  # the recipes' order; the cone is the rare class
 RUNS = [(arm, seed) for seed in (0, 1) for arm in ARMS]  # the order the experiment trains them in
-VERDICTS = {"helps", "hurts", "no evidence"}
 
 
 def tiny_recipe(name: str, folder: Path) -> Path:
@@ -134,22 +132,7 @@ def test_the_rerun_trains_only_the_runs_the_kill_left(resumed):
 
 def test_results_hold_every_arm_class_interval_and_verdict(resumed, domains):
     results = json.loads((resumed[0] / "results.json").read_text())
-    assert list(results) == ["arms", "deltas", "setup"]
-    assert list(results["arms"]) == ARMS
-    for arm in ARMS:
-        assert list(results["arms"][arm]) == ["classes", "all"]
-        assert list(results["arms"][arm]["classes"]) == CLASSES
-        for summary in [*results["arms"][arm]["classes"].values(), results["arms"][arm]["all"]]:
-            assert list(summary) == ["ap", "ap50"]
-            for value in summary.values():
-                assert list(value) == ["mean", "ci"] and len(value["ci"]) == 2
-                assert 0 <= value["ci"][0] <= value["mean"] <= value["ci"][1] <= 1
-    assert list(results["deltas"]) == ARMS[1:]
-    for per_class in results["deltas"].values():
-        assert list(per_class) == CLASSES
-        for delta in per_class.values():
-            assert list(delta) == ["ap", "verdict"] and len(delta["ap"]["ci"]) == 2
-            assert delta["verdict"] in VERDICTS and delta["verdict"] == verdict(delta["ap"]["ci"])
+    assert_experiment_results(results, ARMS, CLASSES)
     setup = results["setup"]
     assert (setup["seeds"], setup["classes"], setup["measured_classes"], setup["test_images"]) == ([0, 1], CLASSES, CLASSES, 8)
     assert setup["arm_images"] == {
