@@ -5,17 +5,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from helpers import assert_experiment_results, invoke, make_shapes_dataset
+from helpers import assert_experiment_results, invoke, kill_when, make_shapes_dataset
 
 from synthgen.real.experiment import RUN
 from synthgen.recipe import load_recipe
@@ -121,14 +117,9 @@ def test_report_has_the_per_class_table_and_charts(grown):
 
 def test_killed_experiment_resumes_to_the_same_results(grown, inputs, tmp_path):
     out = tmp_path / "exp"
-    command = [sys.executable, "-m", "synthgen.cli", *map(str, arguments(inputs, out, 2)), "--workers", "2", "--threads", "1"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    while not finished(out) and process.poll() is None:
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    stderr = kill_when([*arguments(inputs, out, 2), "--workers", 2, "--threads", 1], lambda: finished(out))
     done = finished(out)
-    assert 1 <= len(done) < 6, process.stderr.read()[-2000:]
+    assert 1 <= len(done) < 6, stderr
     assert not (out / "results.json").exists()
     resumed = invoke(*arguments(inputs, out, 2), "--workers", 1, "--threads", 1)
     assert resumed.exit_code == 0, resumed.output

@@ -11,17 +11,12 @@ provenance, so they count as real images. The synthetic domain is the plain
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
-from helpers import assert_experiment_results, invoke
+from helpers import assert_experiment_results, invoke, kill_when
 from paths import COCO_PERSON, REPO
 
 from synthgen.real.experiment import RUN
@@ -102,15 +97,9 @@ def resumed(domains, tmp_path_factory):
     """The experiment killed once a run is kept, then the same command again:
     (folder, runs kept at the kill, their files' (inode, mtime), the second command's output)."""
     out = tmp_path_factory.mktemp("experiment") / "exp"
-    command = [sys.executable, "-m", "synthgen.cli", *arguments(domains, out)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    while not kept(out) and process.poll() is None:
-        time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    stderr = kill_when(arguments(domains, out), lambda: kept(out))
     before = kept(out)
-    assert 1 <= len(before) < len(RUNS), process.stderr.read().decode()[-2000:]
-    process.stderr.close()
+    assert 1 <= len(before) < len(RUNS), stderr
     assert not (out / "results.json").exists()
     files = [out / "runs" / arm / f"seed-{seed}" / RUN for arm, seed in before]
     stamps = [(f.stat().st_ino, f.stat().st_mtime_ns) for f in files]
