@@ -81,6 +81,13 @@ def test_a_kept_run_is_not_trained_again_on_ray(cluster, inputs, tmp_path):
     assert again.output.splitlines()[0] == f"{out}: 0 runs trained, 3 kept"
 
 
+def test_cuda_runs_on_a_cluster_without_gpus_are_refused(cluster, inputs, tmp_path):
+    args = [a if a != "cpu" else "cuda" for a in arguments(inputs, tmp_path / "x", 1)]
+    run = invoke(*args, "--executor", "ray", "--address", cluster.address)
+    assert (run.exit_code, run.output) == (1, "error: --device: expected a Ray cluster with GPUs for cuda runs, one GPU each (got 0 GPUs)\n")
+    assert not (tmp_path / "x" / "runs").exists()
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from synthgen.errors import ExecutorError
 from synthgen.real.experiment import Job, keep_run, train_run
 
 
@@ -36,8 +37,11 @@ def run_jobs_on_ray(jobs: list[Job], threads: int, on_done, address: str | None 
     from synthgen.cluster import connected
 
     threads = max(1, threads)
+    resources = ray_resources(jobs[0].how.device or "cpu", threads)
     with connected(address, ray_logs) as ray:
-        remote = ray.remote(train_on_worker).options(**ray_resources(jobs[0].how.device or "cpu", threads))
+        if resources["num_gpus"] and not ray.cluster_resources().get("GPU", 0):
+            raise ExecutorError(f"--device: expected a Ray cluster with GPUs for {jobs[0].how.device} runs, one GPU each (got 0 GPUs)")
+        remote = ray.remote(train_on_worker).options(**resources)
         pending = {remote.remote(job, threads): job for job in jobs}
         try:
             while pending:
