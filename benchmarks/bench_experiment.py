@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from functools import partial
 from pathlib import Path
@@ -39,7 +40,9 @@ DOMAINS = HERE / "sim_to_sim"
 PHOTOS = sorted((HERE.parent / "assets" / "backgrounds").glob("*.jpg"))
 ARMS = ["real", "real+sim", "sim"]
 RARE = {"render": "cone", "shapes": "disk"}
-GPU = {"scale": 10, "steps": 2000, "seeds": 3, "size": 192, "batch_size": 8}  # --device cuda
+CPU = {"real": 48, "synthetic": 96, "test": 48, "size": 96, "steps": 80, "seeds": 2, "batch_size": 4, "workers": 1, "render_workers": 1}
+GPU = {"real": 480, "synthetic": 960, "test": 480, "size": 192, "steps": 2000, "seeds": 3, "batch_size": 8, "workers": 0,
+       "render_workers": max(1, (os.cpu_count() or 2) // 2)}  # --device cuda; workers 0: one run per GPU
 
 
 def render_domains(data: Path, counts: dict[str, int], size: int, workers: int) -> Path:
@@ -134,28 +137,26 @@ def plan_next(data: Path, exp: Path, recipe: Path | None) -> list[str]:
 
 
 def arguments() -> argparse.Namespace:
+    """The options; `--device cuda` changes the defaults (not the flags given) to GPU's."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--domains", choices=sorted(RARE), default="render")
-    parser.add_argument("--device", default="cpu", help=f"cpu, or cuda: {GPU['scale']}x the images, {GPU['steps']} steps, "
-                        f"{GPU['seeds']} seeds, {GPU['size']} px, batch {GPU['batch_size']}")  # fmt: skip
-    parser.add_argument("--real", type=int, default=48)
-    parser.add_argument("--synthetic", type=int, default=96)
-    parser.add_argument("--test", type=int, default=48)
-    parser.add_argument("--size", type=int, default=96, help="image width (renders are 4:3; shapes are square)")
-    parser.add_argument("--steps", type=int, default=80)
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=1, help="runs at once in local processes (0: one per GPU on CUDA)")
-    parser.add_argument("--render-workers", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help=f"cpu, or cuda (defaults then: {GPU})")
+    for name in ("real", "synthetic", "test"):
+        parser.add_argument(f"--{name}", type=int, help=f"{name} images")
+    parser.add_argument("--size", type=int, help="image width (renders are 4:3; shapes are square)")
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--seeds", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--workers", type=int, help="runs at once in local processes (0: one per GPU on CUDA)")
+    parser.add_argument("--render-workers", type=int)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads per run (0: the cores shared out)")
     parser.add_argument("--executor", choices=["local", "ray"], default="local")
     parser.add_argument("--arch", default="fasterrcnn_mobilenet_v3_large_320_fpn")
-    args = parser.parse_args()
-    if args.device.startswith("cuda"):
-        args.real, args.synthetic, args.test = (n * GPU["scale"] for n in (args.real, args.synthetic, args.test))
-        args.steps, args.seeds, args.size, args.batch_size = GPU["steps"], GPU["seeds"], GPU["size"], GPU["batch_size"]
-    return args
+    parser.set_defaults(**CPU)
+    if parser.parse_args().device.startswith("cuda"):
+        parser.set_defaults(**GPU)
+    return parser.parse_args()
 
 
 def main() -> None:
