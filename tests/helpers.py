@@ -119,21 +119,3 @@ def assert_experiment_results(results: dict, arms: list[str], classes: list[str]
             assert delta["ap"]["ci"][0] <= delta["ap"]["mean"] <= delta["ap"]["ci"][1]
             assert delta["verdict"] in ("helps", "hurts", "no evidence") and delta["verdict"] == verdict(delta["ap"]["ci"])
 
-
-def kill_when(args: list, ready) -> str:
-    """Start `synthgen ARGS` in its own process group; once `ready()` is true (or it has ended),
-    SIGKILL the group (its worker processes too). Returns its stderr, for failure messages."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    process = subprocess.Popen([sys.executable, "-m", "synthgen.cli", *map(str, args)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
-    while not ready() and process.poll() is None:
-        time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    with process.stderr:
-        return process.stderr.read().decode(errors="replace")[-2000:]

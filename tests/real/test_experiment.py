@@ -11,7 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import assert_experiment_results, invoke, kill_when, make_shapes_dataset
+from executor_helpers import kill_run_after
+from helpers import assert_experiment_results, invoke, make_shapes_dataset
 
 from synthgen.real.experiment import RUN
 from synthgen.recipe import load_recipe
@@ -117,9 +118,9 @@ def test_report_has_the_per_class_table_and_charts(grown):
 
 def test_killed_experiment_resumes_to_the_same_results(grown, inputs, tmp_path):
     out = tmp_path / "exp"
-    stderr = kill_when([*arguments(inputs, out, 2), "--workers", 2, "--threads", 1], lambda: finished(out))
+    kill_run_after([*arguments(inputs, out, 2), "--workers", 2, "--threads", 1], out, 1, count=lambda out: len(finished(out)))
     done = finished(out)
-    assert 1 <= len(done) < 6, stderr
+    assert 1 <= len(done) < 6
     assert not (out / "results.json").exists()
     resumed = invoke(*arguments(inputs, out, 2), "--workers", 1, "--threads", 1)
     assert resumed.exit_code == 0, resumed.output

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("ray")
 
-from executor_helpers import ray_env  # noqa: E402
+from executor_helpers import kill_run_after, ray_env  # noqa: E402
 from helpers import invoke, make_shapes_dataset  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
@@ -53,9 +53,16 @@ def cluster(ray_env):
     cluster.shutdown()
 
 
-def test_runs_on_ray_equal_the_local_runs_and_resume_across_executors(cluster, inputs, tmp_path):
-    local = invoke(*arguments(inputs, tmp_path / "local", 2), "--workers", 1)
-    assert local.exit_code == 0, local.output
+@pytest.fixture(scope="module")
+def local(inputs, tmp_path_factory) -> Path:
+    """The experiment (two seeds) on the local executor, in this process: what Ray must equal."""
+    out = tmp_path_factory.mktemp("local") / "exp"
+    run = invoke(*arguments(inputs, out, 2), "--workers", 1)
+    assert run.exit_code == 0, run.output
+    return out
+
+
+def test_runs_on_ray_equal_the_local_runs_and_resume_across_executors(cluster, inputs, local, tmp_path):
     first = invoke(*arguments(inputs, tmp_path / "ray", 1), "--executor", "ray", "--address", cluster.address)
     assert first.exit_code == 0, first.output
     assert sorted(first.output.splitlines()[:3]) == sorted(f"trained: {arm} seed 0" for arm in ARMS)  # in the order they finished
@@ -65,12 +72,25 @@ def test_runs_on_ray_equal_the_local_runs_and_resume_across_executors(cluster, i
     assert second.exit_code == 0, second.output
     assert second.output.splitlines()[:4] == [*(f"trained: {arm} seed 1" for arm in ARMS), f"{tmp_path / 'ray'}: 3 runs trained, 3 kept"]
     assert {name: (tmp_path / "ray" / name).stat().st_mtime_ns for name in stamps} == stamps
-    on_ray, on_local = run_files(tmp_path / "ray"), run_files(tmp_path / "local")
+    on_ray, on_local = run_files(tmp_path / "ray"), run_files(local)
     assert sorted(on_ray) == sorted(f"runs/{arm}/seed-{seed}/{RUN}" for arm in ARMS for seed in (0, 1))
     assert on_ray == on_local  # byte for byte: same training, same predictions, one thread each
-    ray_results, local_results = (json.loads((tmp_path / name / "results.json").read_text()) for name in ("ray", "local"))
+    ray_results, local_results = (json.loads((out / "results.json").read_text()) for out in (tmp_path / "ray", local))
     assert list(ray_results["arms"]) == ARMS and list(ray_results["deltas"]) == ARMS[1:]
     assert ray_results == local_results
+
+
+def test_an_experiment_killed_on_ray_resumes_on_the_local_executor(ray_env, inputs, local, tmp_path):
+    """SIGKILL of the command and its private Ray instance once a run is kept: no process is left,
+    no half-written run, and the local executor finishes with the same files."""
+    out = tmp_path / "exp"
+    done = kill_run_after([*arguments(inputs, out, 2), "--executor", "ray"], out, 1, count=lambda out: len(run_files(out)))
+    assert 1 <= done < 6 and not (out / "results.json").exists()
+    resumed = invoke(*arguments(inputs, out, 2), "--workers", 1)
+    assert resumed.exit_code == 0, resumed.output
+    assert resumed.output.splitlines()[6 - done] == f"{out}: {6 - done} runs trained, {done} kept"
+    assert run_files(out) == run_files(local)
+    assert (out / "results.json").read_text() == (local / "results.json").read_text()
 
 
 def test_a_kept_run_is_not_trained_again_on_ray(cluster, inputs, tmp_path):

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import assert_experiment_results, invoke, kill_when
+from executor_helpers import kill_run_after
+from helpers import assert_experiment_results, invoke
 from paths import COCO_PERSON, REPO
 
 from synthgen.real.experiment import RUN
@@ -97,9 +98,9 @@ def resumed(domains, tmp_path_factory):
     """The experiment killed once a run is kept, then the same command again:
     (folder, runs kept at the kill, their files' (inode, mtime), the second command's output)."""
     out = tmp_path_factory.mktemp("experiment") / "exp"
-    stderr = kill_when(arguments(domains, out), lambda: kept(out))
+    kill_run_after(arguments(domains, out), out, 1, count=lambda out: len(kept(out)))
     before = kept(out)
-    assert 1 <= len(before) < len(RUNS), stderr
+    assert 1 <= len(before) < len(RUNS)
     assert not (out / "results.json").exists()
     files = [out / "runs" / arm / f"seed-{seed}" / RUN for arm, seed in before]
     stamps = [(f.stat().st_ino, f.stat().st_mtime_ns) for f in files]
