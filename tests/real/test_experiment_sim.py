@@ -95,8 +95,9 @@ def kept(out: Path) -> list[tuple[str, int]]:
 
 @pytest.fixture(scope="module")
 def resumed(domains, tmp_path_factory):
-    """The experiment killed once a run is kept, then the same command again:
-    (folder, runs kept at the kill, their files' (inode, mtime), the second command's output)."""
+    """The experiment killed (it and every process it started) once a run is kept, then the same
+    command again, which must leave the kept runs' files as they were: (folder, runs kept at the
+    kill, the second command's output)."""
     out = tmp_path_factory.mktemp("experiment") / "exp"
     kill_run_after(arguments(domains, out), out, 1, count=lambda out: len(kept(out)))
     before = kept(out)
