@@ -123,16 +123,17 @@ def synthgen(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "synthgen.cli", *args], capture_output=True, text=True, timeout=timeout)
 
 
-def kill_run_after(args: list[str], out: Path, done: int, timeout: float = 180) -> int:
-    """Start `synthgen ARGS`; once `done` images are finished, SIGKILL it and every process it started.
+def kill_run_after(args: list[str], out: Path, done: int, timeout: float = 180, count=records) -> int:
+    """Start `synthgen ARGS`; once `done` things are finished (`count(out)`: images by default),
+    SIGKILL it and every process it started.
 
-    Returns how many images were finished when it died.
+    Returns how many were finished when it died.
     """
     import psutil
 
-    process = subprocess.Popen([sys.executable, "-m", "synthgen.cli", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen([sys.executable, "-m", "synthgen.cli", *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + timeout
-    while records(out) < done:
+    while count(out) < done:
         assert process.poll() is None, f"the run ended before it could be killed: {process.stderr.read().decode()[-2000:]}"
         assert time.monotonic() < deadline, "the run did not reach the kill point in time"
         time.sleep(0.02)
@@ -143,7 +144,7 @@ def kill_run_after(args: list[str], out: Path, done: int, timeout: float = 180) 
     process.stderr.close()
     _, alive = psutil.wait_procs(family, timeout=30)
     assert not alive, f"processes outlived the kill: {alive}"
-    return records(out)
+    return count(out)
 
 
 def _freeze_family(pid: int) -> list:

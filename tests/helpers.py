@@ -94,3 +94,28 @@ def psnr(image: np.ndarray, reference: np.ndarray) -> float:
     """Peak signal-to-noise ratio (dB) of 8-bit pixels against a reference."""
     error = np.mean((image.astype(np.float64) - reference.astype(np.float64)) ** 2)
     return float(10 * np.log10(255.0**2 / error))
+
+
+def assert_experiment_results(results: dict, arms: list[str], classes: list[str]) -> None:
+    """An experiment's `results.json` holds exactly `arms` and `classes`, every AP with its interval
+    around the mean, every delta against real with an interval and the verdict that interval gives."""
+    from synthgen.real.experiment_stats import verdict
+
+    assert list(results) == ["arms", "deltas", "setup"]
+    assert list(results["arms"]) == arms
+    for arm in arms:
+        assert list(results["arms"][arm]) == ["classes", "all"]
+        assert list(results["arms"][arm]["classes"]) == classes
+        for summary in [*results["arms"][arm]["classes"].values(), results["arms"][arm]["all"]]:
+            assert list(summary) == ["ap", "ap50"]
+            for value in summary.values():
+                assert list(value) == ["mean", "ci"] and len(value["ci"]) == 2
+                assert 0 <= value["ci"][0] <= value["mean"] <= value["ci"][1] <= 1
+    assert list(results["deltas"]) == [arm for arm in arms if arm != "real"]
+    for per_class in results["deltas"].values():
+        assert list(per_class) == classes
+        for delta in per_class.values():
+            assert list(delta) == ["ap", "verdict"] and len(delta["ap"]["ci"]) == 2
+            assert delta["ap"]["ci"][0] <= delta["ap"]["mean"] <= delta["ap"]["ci"][1]
+            assert delta["verdict"] in ("helps", "hurts", "no evidence") and delta["verdict"] == verdict(delta["ap"]["ci"])
+

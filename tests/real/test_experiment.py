@@ -5,20 +5,16 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from helpers import invoke, make_shapes_dataset
+from executor_helpers import kill_run_after
+from helpers import assert_experiment_results, invoke, make_shapes_dataset
 
 from synthgen.real.experiment import RUN
-from synthgen.real.experiment_stats import verdict
 from synthgen.recipe import load_recipe
 
 ARMS = ["real", "real+sim", "sim"]
@@ -75,23 +71,7 @@ def test_more_seeds_train_only_the_new_runs(grown):
 def test_results_hold_every_arm_class_interval_and_verdict(grown, inputs):
     out = grown[0]
     results = json.loads((out / "results.json").read_text())
-    assert list(results) == ["arms", "deltas", "setup"]
-    assert list(results["arms"]) == ARMS
-    for arm in ARMS:
-        assert list(results["arms"][arm]) == ["classes", "all"]
-        assert list(results["arms"][arm]["classes"]) == CLASSES
-        for summary in [*results["arms"][arm]["classes"].values(), results["arms"][arm]["all"]]:
-            assert list(summary) == ["ap", "ap50"]
-            for value in summary.values():
-                assert list(value) == ["mean", "ci"] and len(value["ci"]) == 2
-                assert 0 <= value["ci"][0] <= value["mean"] <= value["ci"][1] <= 1
-    assert list(results["deltas"]) == ["real+sim", "sim"]
-    for per_class in results["deltas"].values():
-        assert list(per_class) == CLASSES
-        for delta in per_class.values():
-            assert list(delta) == ["ap", "verdict"] and len(delta["ap"]["ci"]) == 2
-            assert delta["ap"]["ci"][0] <= delta["ap"]["mean"] <= delta["ap"]["ci"][1]
-            assert delta["verdict"] == verdict(delta["ap"]["ci"])
+    assert_experiment_results(results, ARMS, CLASSES)
     setup = results["setup"]
     assert (setup["real"], setup["test"], setup["synthetic"]) == (str(inputs["real"]), str(inputs["test"]), {"sim": str(inputs["synth"])})
     assert (setup["arms"], setup["seeds"], setup["steps"], setup["arch"]) == (ARMS, [0, 1], STEPS, "fasterrcnn_mobilenet_v3_large_320_fpn")
@@ -138,14 +118,9 @@ def test_report_has_the_per_class_table_and_charts(grown):
 
 def test_killed_experiment_resumes_to_the_same_results(grown, inputs, tmp_path):
     out = tmp_path / "exp"
-    command = [sys.executable, "-m", "synthgen.cli", *map(str, arguments(inputs, out, 2)), "--workers", "2", "--threads", "1"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    while not finished(out) and process.poll() is None:
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_run_after([*arguments(inputs, out, 2), "--workers", 2, "--threads", 1], out, 1, count=lambda out: len(finished(out)))
     done = finished(out)
-    assert 1 <= len(done) < 6, process.stderr.read()[-2000:]
+    assert 1 <= len(done) < 6
     assert not (out / "results.json").exists()
     resumed = invoke(*arguments(inputs, out, 2), "--workers", 1, "--threads", 1)
     assert resumed.exit_code == 0, resumed.output

@@ -8,7 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 from synthgen.cli.app import app
+from synthgen.cli.errors import fail
 from synthgen.cli.help import example
+from synthgen.cli.render import ExecutorName
 
 
 @app.command(**example(
@@ -31,7 +33,9 @@ def experiment(
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 0.01,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda ... (default: CUDA when present).")] = None,
     workers: Annotated[int, typer.Option(help="Runs at once in local processes (0: one per GPU, or per 4 CPU cores).")] = 0,
-    threads: Annotated[int, typer.Option(help="CPU threads per run (0: the cores shared out among the workers).")] = 0,
+    threads: Annotated[int, typer.Option(help="CPU threads per run (0: the cores shared out among the workers; 1 on Ray).")] = 0,
+    executor: Annotated[ExecutorName, typer.Option(help="local: processes on this machine; ray: one Ray task per run, one GPU each on CUDA.")] = ExecutorName.local,
+    address: Annotated[Optional[str], typer.Option(help="With --executor ray: 'auto' or HOST:PORT joins a running cluster; default: a private Ray instance here.")] = None,
 ) -> None:
     """Train the same detector on each arm and seed, measure AP per class on the real test set, with intervals."""
     from synthgen.real.experiment import (
@@ -46,16 +50,32 @@ def experiment(
         real=real, test=test, synthetic=parse_synthetic(synthetic), arms=parse_arms(arms), synthetic_share=synthetic_share,
         arch=arch or DEFAULT_ARCH, steps=steps, seeds=seeds, image_size=image_size, batch_size=batch_size, lr=lr, device=device,
     )  # fmt: skip
+    runner = _runner(executor, address, workers)
     trained: list[str] = []
 
     def done(run: str) -> None:
         trained.append(run)
         typer.echo(f"trained: {run}")
 
-    results = run_experiment(setup, out, workers, threads, done)
+    results = run_experiment(setup, out, workers, threads, done, runner)
     typer.echo(f"{out}: {len(trained)} runs trained, {len(setup.arms) * setup.seeds - len(trained)} kept")
     for arm, per_class in results["deltas"].items():
         for name, delta in per_class.items():
             ci = delta["ap"]["ci"]
             spread = f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else ""
             typer.echo(f"{arm}: {name}: AP {delta['ap']['mean']:+.3f}{spread} vs real: {delta['verdict']}")
+
+
+def _runner(executor: ExecutorName, address: str | None, workers: int):
+    """None (local processes) or the Ray runner; `--workers` is local's, `--address` Ray's."""
+    if executor == ExecutorName.local:
+        if address is not None:
+            fail("--address: only with --executor ray")
+        return None
+    if workers != 0:
+        fail("--workers is for --executor local; on Ray, runs at once follow the cluster's GPUs (on CUDA) or CPUs and --threads")
+    from functools import partial
+
+    from synthgen.real.experiment_ray import run_jobs_on_ray
+
+    return partial(run_jobs_on_ray, address=address)

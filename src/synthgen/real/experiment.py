@@ -6,7 +6,8 @@ synthetic share of training images, rarest classes first, as `mix` chooses) or `
 synthetic set alone). Every arm trains with the same architecture, image size, optimiser steps and
 seeds. Each finished (arm, seed) is one file, `OUT/runs/ARM/seed-N/run.json` (the test predictions
 and the training curve), so a killed experiment resumes and more seeds add only the new runs.
-The statistics are in `experiment_stats`, the page in `experiment_report`.
+Runs train in local processes here, or on Ray (`experiment_ray`). The statistics are in
+`experiment_stats`, the page in `experiment_report`.
 """
 
 from __future__ import annotations
@@ -193,17 +194,26 @@ def run_path(out: Path, arm: str, seed: int) -> Path:
     return Path(out) / "runs" / arm / f"seed-{seed}" / RUN
 
 
-def run_job(job: Job) -> str:
-    """Train, predict the test images, write the run record (atomically); returns the arm and seed."""
+def train_run(job: Job) -> dict[str, Any]:
+    """Train, predict the test images; the run record (what `run.json` holds)."""
     from synthgen.real.train import train_steps
 
     model, losses = train_steps(job.items, job.classes, job.steps, job.how)
-    record = {
+    return {
         "arm": job.arm, "seed": job.seed, "steps": job.steps, "images": len(job.items), "losses": losses,
         "predictions": predict(model, job.test, job.classes, job.how),
     }  # fmt: skip
+
+
+def keep_run(job: Job, record: dict[str, Any]) -> str:
+    """Write the run record (atomically: a killed experiment keeps whole runs only); returns the arm and seed."""
     atomic_write_json(run_path(job.out, job.arm, job.seed), record, indent=None)
     return f"{job.arm} seed {job.seed}"
+
+
+def run_job(job: Job) -> str:
+    """Train one (arm, seed) and keep its record."""
+    return keep_run(job, train_run(job))
 
 
 def predict(model, test: list[TrainItem], classes: list[str], how: Fit) -> list[dict[str, Any]]:
@@ -311,8 +321,11 @@ def run_jobs(jobs: list[Job], workers: int, threads: int, on_done) -> None:
             on_done(done)
 
 
-def run_experiment(setup: Setup, out: Path, workers: int = 0, threads: int = 0, on_done=lambda text: None) -> dict[str, Any]:
-    """Train what is missing, then write `results.json` and `report.html`; returns the results."""
+def run_experiment(setup: Setup, out: Path, workers: int = 0, threads: int = 0, on_done=lambda text: None, runner=None) -> dict[str, Any]:
+    """Train what is missing, then write `results.json` and `report.html`; returns the results.
+
+    The runs train in `workers` local processes, or through `runner(jobs, threads, on_done)` when
+    given (`experiment_ray.run_jobs_on_ray`: on Ray); either keeps each run as it finishes."""
     from synthgen.real.experiment_report import write_experiment_report
     from synthgen.real.experiment_stats import summarise
     from synthgen.real.prelabel.base import pick_device
@@ -322,7 +335,9 @@ def run_experiment(setup: Setup, out: Path, workers: int = 0, threads: int = 0, 
     data = load_data(setup)
     check_lock(out, setup)
     jobs = pending_jobs(setup, data, out)
-    if jobs:
+    if jobs and runner is not None:
+        runner(jobs, threads, on_done)
+    elif jobs:
         run_jobs(jobs, worker_count(setup, workers, len(jobs)), threads, on_done)
     records = {arm: [read_run(out, arm, seed) for seed in range(setup.seeds)] for arm in setup.arms}
     results, per_image = summarise(records, data.test, data.classes, setup_summary(setup, data))

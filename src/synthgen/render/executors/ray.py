@@ -11,15 +11,14 @@ image that fails every try is reported with its error. Ray is imported in this m
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import socket
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from synthgen.cluster import connected
 from synthgen.errors import ExecutorError
 from synthgen.render.backends import needs_gpu
 from synthgen.render.executors import TaskOutcome, attempt, hold_task
@@ -79,7 +78,7 @@ class RayExecutor:
         """Yield one outcome per index, in completion order."""
         if not indices:
             return
-        with _connected(self.options.address, self.options.ray_logs) as ray:
+        with connected(self.options.address, self.options.ray_logs) as ray:
             task_ref = ray.put(task)
             if self.options.num_gpus:
                 submitter: _TaskSubmitter | _ActorPool = _ActorPool(ray, task_ref, self.options)
@@ -201,35 +200,6 @@ def _resources(options: RayOptions, num_gpus: bool) -> dict[str, Any]:
     if options.memory:
         resources["memory"] = options.memory
     return resources
-
-
-@contextmanager
-def _connected(address: str | None, ray_logs: bool = False) -> Iterator[Any]:
-    """Ray, connected: a session already open in this process as it is, else one opened for the run.
-
-    Ray's own log lines (token set-up, "Started a local Ray instance", ...) go to stderr at INFO;
-    unless `ray_logs`, only its errors do.
-    """
-    try:
-        import ray
-    except ImportError:
-        raise ExecutorError("--executor ray needs Ray: pip install 'synthgen[ray]'") from None
-    if ray.is_initialized():
-        yield ray
-        return
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    level = logging.INFO if ray_logs else logging.ERROR
-    try:  # renderers' chatter stays in Ray's worker logs; errors come back with each image's outcome
-        if address in (None, "local"):
-            ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level=level)
-        else:
-            ray.init(address=address, log_to_driver=False, logging_level=level)
-    except ConnectionError as error:
-        raise ExecutorError(f"cannot join the Ray cluster at {address!r}: {error}") from None
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
 
 
 def _describe(error: Exception, max_retries: int) -> str:
