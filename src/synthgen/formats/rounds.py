@@ -39,7 +39,7 @@ def read_rounds(path: Path, missing_ok: bool = False) -> list[dict[str, Any]]:
     if missing_ok and not Path(path).exists():
         return []
     try:
-        data = fields.mapping(read_json(Path(path)), f"{path}: (top level)")
+        data = fields.mapping(read_json(Path(path)), str(path))
         entries = fields.array(data.get("rounds"), f"{path}: rounds")
         return [_checked(entry, f"{path}: rounds[{position}]", position + 1) for position, entry in enumerate(entries)]
     except FormatError as error:

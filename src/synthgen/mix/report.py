@@ -239,13 +239,14 @@ def plot_rounds(entries: list[dict]) -> bytes:
 
 
 def _rounds_table(entries: list[dict]) -> str:
-    """One row per round: images sent and reviewed, each kind of edit, their sum, the APs."""
+    """One row per round: images sent and reviewed, each kind of edit, their sum (and per image reviewed), the APs."""
     head = "<tr><th>round</th><th>images sent</th><th>reviewed</th>" + "".join(f"<th>{k}</th>" for k in MANUAL_EDITS)
-    head += "<th>manual edits</th><th>AP before</th><th>AP after</th><th>AP50 before</th><th>AP50 after</th></tr>"
+    head += "<th>manual edits</th><th>per image</th><th>AP before</th><th>AP after</th><th>AP50 before</th><th>AP50 after</th></tr>"
     rows = []
     for entry in entries:
         cells = [entry["round"], entry["images_sent"], entry["images_reviewed"], *(entry["edits"][k] for k in MANUAL_EDITS)]
-        cells.append(manual_edits(entry))
+        reviewed = entry["images_reviewed"]
+        cells += [manual_edits(entry), f"{manual_edits(entry) / reviewed:.1f}" if reviewed else "&ndash;"]
         cells += [_ap(entry[f"ap_{stage}"], key) for key in ("ap", "ap50") for stage in ("before", "after")]
         rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
     return f'<table class="rounds">{head}{"".join(rows)}</table>'
