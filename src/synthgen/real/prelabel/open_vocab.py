@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from synthgen.labels import Instance
-from synthgen.real.prelabel.base import Photo, PrelabelError, clip_box, file_sha256
+from synthgen.real.prelabel.base import Photo, PrelabelError, class_scores, clip_box, file_sha256
 
 
 def weights_digest(model: str) -> str:
@@ -73,12 +73,15 @@ class OpenVocabDetector:
         return [self._instances(result, photo) for result, photo in zip(results, photos)]
 
     def _instances(self, result: dict[str, torch.Tensor], photo: Photo) -> list[Instance]:
-        """Boxes (x0, y0, x1, y1 in photo pixels), labels (indices into `texts`) and scores -> instances."""
+        """Boxes (x0, y0, x1, y1 in photo pixels), labels (indices into `texts`), scores and, where the
+        family gives them, each box's score per class (`class_scores`, (boxes, classes)) -> instances."""
         instances = []
-        for box, label, score in zip(result["boxes"].tolist(), result["labels"].tolist(), result["scores"].tolist()):
-            x0, y0, x1, y1 = box
+        boxes, labels, scores = result["boxes"].tolist(), result["labels"].tolist(), result["scores"].tolist()
+        per_class = result["class_scores"].tolist() if "class_scores" in result else [None] * len(boxes)
+        for (x0, y0, x1, y1), label, score, by_class in zip(boxes, labels, scores, per_class):
             xywh = clip_box((x0, y0, x1 - x0, y1 - y0), photo.image.width, photo.image.height)
             if xywh[2] > 0 and xywh[3] > 0:
                 name = self.text_classes[label]
-                instances.append(Instance(category=name, box=xywh, area=xywh[2] * xywh[3], score=float(score)))
+                extra = {"class_scores": class_scores(self.classes, by_class, name)} if by_class is not None else {}
+                instances.append(Instance(category=name, box=xywh, area=xywh[2] * xywh[3], score=float(score), attributes=extra))
         return instances
