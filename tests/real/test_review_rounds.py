@@ -5,10 +5,10 @@ and `report --rounds` showing them; bad rounds logs and validation sets get one-
 import json
 import re
 import shutil
-import subprocess
 from dataclasses import replace
 
 import pytest
+from browser import CHROMIUM, open_in_chromium
 from helpers import invoke
 from review_helpers import RESULTS, answered
 
@@ -22,7 +22,6 @@ from synthgen.real.review import review_edits
 pytest.importorskip("torch")
 
 TRAIN = ("--epochs", "1", "--image-size", "64", "--arch", "fasterrcnn_mobilenet_v3_large_320_fpn", "--batch-size", "2")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
 def ok(*args):
@@ -137,22 +136,9 @@ def test_report_shows_the_rounds_as_a_table_and_a_chart(loop):
     assert '<h2>Review rounds</h2>' in page and re.findall(r'<img src="([^"]+)"', page)[0] == "report_files/rounds.png"
     if CHROMIUM is None:
         pytest.skip("needs a headless Chromium (apt-get install chromium) to open the report")
-    probe = out.parent / "probe.html"
-    probe.write_text(page.replace(
-        "</body>",
-        "<script>window.addEventListener('load', () => { const imgs = [...document.images];"
-        " document.body.dataset.loaded = imgs.filter(i => i.complete && i.naturalWidth > 0).length + '/' + imgs.length; });"
-        "</script></body>",
-    ))  # fmt: skip
-    result = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
-         "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
-        capture_output=True, text=True, timeout=90,
-    )  # fmt: skip
-    loaded = re.search(r'data-loaded="(\d+)/(\d+)"', result.stdout)
-    assert loaded, result.stderr[-2000:]
-    assert loaded.group(1) == loaded.group(2) == "4"  # the rounds chart, and the dataset's classes, boxes and sheet
-    assert rounds_rows(result.stdout) == rounds_rows(page)  # the browser's page holds the same table
+    loaded, images, dom = open_in_chromium(out)
+    assert loaded == images == 4  # the rounds chart, and the dataset's classes, boxes and sheet
+    assert rounds_rows(dom) == rounds_rows(page)  # the browser's page holds the same table
 
 
 def test_bad_rounds_logs_and_validation_sets_get_one_line_errors(loop, coco_person, tmp_path):
@@ -186,8 +172,8 @@ def test_bad_rounds_logs_and_validation_sets_get_one_line_errors(loop, coco_pers
         ((val, predictions, "--rounds", rounds, "--stage", "after", "--round", "3"),
          f"--round: expected a round of {rounds}, 1 to 2 (got 3)"),
         ((moved_val, predictions, "--rounds", rounds, "--stage", "after"),
-         f"{rounds}: rounds[0].ap_before.val_sha256: expected the validation set every round is measured on ({val})"
-         f" (got {moved_val}, another file); start another rounds log for it"),
+         (f"{rounds}: rounds[0].ap_before.val_sha256: expected the validation set every round is measured on ({val})"
+         f" (got {moved_val}, another file); start another rounds log for it")),
         ((coco_person / "test_coco.json", predictions, "--rounds", tmp_path / "none.json", "--stage", "after"),
          f"{tmp_path / 'none.json'}: no such file"),
     ]:  # fmt: skip
