@@ -61,7 +61,7 @@ def _checked(entry: Any, where: str, number: int) -> dict[str, Any]:
     for key in EDIT_KEYS:
         fields.whole(edits.get(key), f"{where}.edits.{key}")
     for stage in STAGES:
-        ap = entry.get(f"ap_{stage}")
+        ap = entry.setdefault(f"ap_{stage}", None)  # not measured yet
         if ap is not None:
             _checked_ap(ap, f"{where}.ap_{stage}")
     return entry
