@@ -180,3 +180,14 @@ def test_bad_rounds_logs_and_validation_sets_get_one_line_errors(loop, coco_pers
         run = invoke("eval", *args)
         assert (run.exit_code, run.output.splitlines()[-1]) == (1, f"error: {message}")
     assert rounds.read_text() == before
+
+
+def test_a_round_not_measured_yet_shows_no_ap(loop, tmp_path):
+    work, rounds, _, _ = loop
+    entry = {k: v for k, v in read_rounds(rounds)[0].items() if not k.startswith("ap_")}  # as written by hand
+    log = tmp_path / "rounds.json"
+    log.write_text(json.dumps({"rounds": [entry]}))
+    assert read_rounds(log) == [{**entry, "ap_before": None, "ap_after": None}]
+    ok("report", work / "reviewed1", "-o", tmp_path / "report.html", "--rounds", log)
+    rows = rounds_rows((tmp_path / "report.html").read_text())
+    assert rows[1:] == [["1", "3", "2", "1", "5", "1", "1", "8", "4.0", "&ndash;", "&ndash;", "&ndash;", "&ndash;"]]
