@@ -29,7 +29,6 @@ class GroundingDinoDetector(OpenVocabDetector):
             start = len(self.caption)
         self.caption = self.caption.strip()
         self.token_prompts = self._token_prompts(spans)
-        self.prompt_classes = torch.tensor([[float(c == name) for name in self.classes] for c in self.text_classes])
 
     @staticmethod
     def model_classes(family: str):
@@ -64,7 +63,7 @@ class GroundingDinoDetector(OpenVocabDetector):
         probabilities = outputs.logits.sigmoid()[:, :, : len(tokens)]  # (photos, queries, tokens)
         per_prompt = (probabilities[..., None] * tokens).amax(2)  # (photos, queries, prompts)
         scores, labels = per_prompt.max(-1)
-        per_class = (per_prompt[..., None] * self.prompt_classes.to(self.device)).amax(2)  # (photos, queries, classes)
+        per_class = self.per_class_scores(per_prompt)
         results = []
         for photo, box, score, label, by_class in zip(photos, outputs.pred_boxes, scores, labels, per_class):
             keep = score >= self.threshold
