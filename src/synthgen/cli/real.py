@@ -113,7 +113,7 @@ def review_import(
     rounds: Annotated[Optional[Path], typer.Option(
         help="Rounds log (JSON) to record this round in: images sent, edits (created when missing).")] = None,
 ) -> None:
-    """Replace the pre-labels of reviewed images with the people's labels, into a new dataset folder."""
+    """Replace the pre-labels of reviewed images with the people's labels, into a new dataset folder (--rounds: log the round)."""
     from synthgen.real.review import import_review
 
     reviewed, skipped = import_review(dataset, export, out, rounds)
@@ -163,7 +163,7 @@ def evaluate(
         help="With --rounds: before (the detector that pre-labelled the round) or after (retrained on its corrections).")] = None,
     round_number: Annotated[Optional[int], typer.Option("--round", help="With --rounds: which round (default: the last).")] = None,
 ) -> None:
-    """COCOeval summary: AP, AP50, AP75 and AP per class."""
+    """COCOeval summary: AP, AP50, AP75 and AP per class (with --rounds, recorded for a review round)."""
     from synthgen.real.evaluate import check_round_options, record_round
     from synthgen.real.evaluate import evaluate as run_evaluation
 
