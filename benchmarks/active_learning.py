@@ -1,14 +1,19 @@
-"""The active-learning curve with a simulated annotator: AP against images reviewed, per strategy.
+"""The active-learning curve with a simulated annotator: AP against images reviewed, per strategy,
+as the mean over several seeds with its spread.
 
-    PYTHONPATH=src:tests python benchmarks/active_learning.py --rounds 3 --budget 6
+    PYTHONPATH=src:tests python benchmarks/active_learning.py --seeds 3 --rounds 3 --budget 4
 
-A controlled set: coloured squares on noise (the tests' shapes), a detector first trained on a few
-synthetic images. Each round, for each strategy: the current detector pre-labels the pool, `review
-export --to coco` picks `budget` unreviewed images by the strategy, an oracle answers them with the
-ground truth (through `review import`, as a person's COCO corrections), a detector is trained from
-the first one on every image reviewed so far, and its AP50 is measured on a fixed validation set.
-`random` is a deterministic shuffle (images ordered by a hash of their name), the baseline.
-Same seeds, same models: each strategy differs only in which images the oracle saw.
+A controlled set: coloured squares on noise (the tests' shapes), where every `--empty`-th photo of
+the pool shows nothing but noise (a pool in which many photos teach little, as real pools are), and a
+detector first trained on a few synthetic images. Each round, for each strategy: the current
+detector pre-labels the pool, `review export --to coco` picks `budget` unreviewed images by the
+strategy, an oracle answers them with the ground truth (through `review import`, as a person's COCO
+corrections), a detector is trained from the first one on every image reviewed so far, and its AP50
+is measured on a fixed validation set (which has no empty photos). `random` is a deterministic
+shuffle (images ordered by a hash of their name and the seed), the baseline. Each seed draws new
+images (synthetic, pool, validation) and a new training seed; within a seed every strategy starts
+from the same detector and differs only in which images the oracle saw. `--json FILE` writes every
+curve and the summary after each seed.
 """
 
 from __future__ import annotations
@@ -16,14 +21,18 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 from helpers import make_shapes_dataset
 
+from synthgen.fileio import atomic_write_json, atomic_write_png
 from synthgen.formats.coco import to_coco
-from synthgen.formats.folder import load_dataset
+from synthgen.formats.folder import load_dataset, write_labels
 from synthgen.real.evaluate import evaluate_datasets
 from synthgen.real.prelabel import make_detector
 from synthgen.real.prelabel.folder import prelabel_folder
@@ -41,11 +50,11 @@ def prelabel(model: Path, photos: Path, out: Path) -> Path:
     return out
 
 
-def pick(pre: Path, strategy: str, budget: int, work: Path) -> list[str]:
+def pick(pre: Path, strategy: str, budget: int, work: Path, seed: int) -> list[str]:
     """The file names the strategy sends for review this round."""
     if strategy == "random":
         pending = [s.file_name for s in load_dataset(pre).samples if not is_reviewed(s)]
-        return sorted(pending, key=lambda name: hashlib.sha256(name.encode()).hexdigest())[:budget]
+        return sorted(pending, key=lambda name: hashlib.sha256(f"{seed}:{name}".encode()).hexdigest())[:budget]
     queue = export_review(pre, budget, "coco", work / "queue.json", strategy=strategy)
     return [item.sample.file_name for item in queue]
 
@@ -57,7 +66,22 @@ def oracle(truth, names: list[str], out: Path) -> Path:
     return out
 
 
-def run_strategy(strategy: str, args, root: Path, truth, first: Path, synth: Path, val: Path) -> list[float]:
+def with_empty_photos(truth, every: int, seed: int):
+    """Every `every`-th photo of the pool replaced by noise alone, with no labels (0: none)."""
+    if every < 1:
+        return truth
+    rng, samples = np.random.default_rng(seed), []
+    for index, sample in enumerate(truth.samples):
+        if index % every == 0:
+            atomic_write_png(Path(truth.root) / sample.file_name, rng.integers(0, 80, (sample.height, sample.width, 3), dtype=np.uint8))
+            sample = replace(sample, instances=[])
+        samples.append(sample)
+    truth = replace(truth, samples=samples)
+    write_labels(truth, Path(truth.root))
+    return truth
+
+
+def run_strategy(strategy: str, args, seed: int, root: Path, truth, first: Path, synth: Path, val: Path) -> list[float]:
     reviewed: list[str] = []
     model, curve = first, []
     for round_number in range(1, args.rounds + 1):
@@ -67,40 +91,85 @@ def run_strategy(strategy: str, args, root: Path, truth, first: Path, synth: Pat
         if reviewed:  # the earlier rounds' answers stay reviewed
             import_review(pre, oracle(truth, reviewed, work / "earlier.json"), work / "pre_reviewed")
             pre = work / "pre_reviewed"
-        reviewed += pick(pre, strategy, args.budget, work)
+        reviewed += pick(pre, strategy, args.budget, work, seed)
         import_review(pre, oracle(truth, reviewed, work / "answers.json"), work / "reviewed")
         model = work / "model"
-        train([synth, work / "reviewed"], model, epochs=args.epochs, weights=first, **SETTINGS)
+        train([synth, work / "reviewed"], model, epochs=args.epochs, weights=first, seed=seed, **SETTINGS)
         predicted = prelabel(model, val / "images", work / "val_pred")
         curve.append(evaluate_datasets(load_dataset(val), load_dataset(predicted)).ap50)
     return curve
 
 
+def run_seed(seed: int, args, root: Path, strategies: list[str]) -> tuple[float, dict[str, list[float]]]:
+    """(AP50 before any review, each strategy's curve) for one seed's images and training."""
+    root.mkdir()
+    synth = make_shapes_dataset(root / "synth", args.synth, seed=3 * seed, classes=["square"]).root
+    truth = make_shapes_dataset(root / "pool", args.pool, seed=3 * seed + 1, classes=["square"])
+    truth = with_empty_photos(truth, args.empty, seed)
+    val = root / "val"
+    make_shapes_dataset(val, args.val, seed=3 * seed + 2, classes=["square"])
+    first = root / "det0"
+    train([Path(synth)], first, epochs=args.epochs, seed=seed, **SETTINGS)
+    start = evaluate_datasets(load_dataset(val), load_dataset(prelabel(first, val / "images", root / "p0"))).ap50
+    curves = {}
+    for strategy in strategies:
+        began = time.perf_counter()
+        curves[strategy] = run_strategy(strategy, args, seed, root, truth, first, Path(synth), val)
+        print(f"  seed {seed} {strategy.ljust(24)}" + "".join(f"{ap:8.3f}" for ap in curves[strategy])
+              + f"   {time.perf_counter() - began:5.0f} s", flush=True)  # fmt: skip
+    return start, curves
+
+
+def summary(runs: list[dict[str, list[float]]]) -> dict[str, dict[str, list[float]]]:
+    """Per strategy and budget: mean, sample standard deviation, min and max over the seeds."""
+    out = {}
+    for strategy in runs[0]:
+        columns = list(zip(*(run[strategy] for run in runs)))
+        out[strategy] = {
+            "mean": [round(statistics.fmean(c), 4) for c in columns],
+            "sd": [round(statistics.stdev(c), 4) if len(c) > 1 else 0.0 for c in columns],
+            "min": [round(min(c), 4) for c in columns],
+            "max": [round(max(c), 4) for c in columns],
+        }
+    return out
+
+
+def print_summary(table: dict[str, dict[str, list[float]]], args, seeds: int) -> None:
+    print(f"\nAP50, mean ± sd over {seeds} seed(s), by images reviewed")
+    print("strategy".ljust(24) + "".join(f"{args.budget * r:>15}" for r in range(1, args.rounds + 1)))
+    for strategy, row in table.items():
+        print(strategy.ljust(24) + "".join(f"{m:9.3f} ±{s:5.3f}" for m, s in zip(row["mean"], row["sd"])))
+    if "random" in table:
+        baseline = table["random"]["mean"]
+        winners = [s for s, row in table.items() if s != "random" and all(m > b for m, b in zip(row["mean"], baseline))]
+        print(f"mean above random at every budget: {', '.join(winners) or 'none'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--synth", type=int, default=8)
     parser.add_argument("--pool", type=int, default=36)
+    parser.add_argument("--empty", type=int, default=2, help="every N-th pool photo shows only noise (0: none)")
     parser.add_argument("--val", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--budget", type=int, default=6)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--strategies", default="random,uncertainty,entropy,margin,diversity,uncertainty+diversity")
+    parser.add_argument("--json", type=Path, help="write the curves and the summary here after each seed")
     args = parser.parse_args()
+    strategies = args.strategies.split(",")
+    starts, runs = [], []
     with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-        synth = make_shapes_dataset(root / "synth", 8, seed=0, classes=["square"]).root
-        truth = make_shapes_dataset(root / "pool", args.pool, seed=1, classes=["square"])
-        val = root / "val"
-        make_shapes_dataset(val, args.val, seed=2, classes=["square"])
-        first = root / "det0"
-        train([synth], first, epochs=args.epochs, **SETTINGS)
-        start = evaluate_datasets(load_dataset(val), load_dataset(prelabel(first, val / "images", root / "p0"))).ap50
-        print(f"AP50 before any review: {start:.3f}")
-        print("strategy".ljust(24) + "".join(f"{args.budget * r:>8}" for r in range(1, args.rounds + 1)) + "   seconds")
-        for strategy in args.strategies.split(","):
-            began = time.perf_counter()
-            curve = run_strategy(strategy, args, root, truth, first, Path(synth), val)
-            seconds = time.perf_counter() - began
-            print(strategy.ljust(24) + "".join(f"{ap:8.3f}" for ap in curve) + f"   {seconds:7.0f}", flush=True)
+        for seed in range(args.seeds):
+            start, curves = run_seed(seed, args, Path(folder) / f"seed{seed}", strategies)
+            starts.append(start)
+            runs.append(curves)
+            if args.json:
+                atomic_write_json(args.json, {"settings": vars(args) | {"json": str(args.json)}, "before_review": starts,
+                                              "curves": runs, "summary": summary(runs)})  # fmt: skip
+    print(f"AP50 before any review: {', '.join(f'{s:.3f}' for s in starts)}")
+    print_summary(summary(runs), args, len(runs))
 
 
 if __name__ == "__main__":

@@ -67,6 +67,10 @@ BIG_IMAGE = lambda folder: huge_png(folder / "images/a.png")
 OBJ_LINE = "v 0 0 0\nv 1 0 0\nv 2 0 0\nf 1 2 3\n"  # a face whose vertices lie on a line
 OBJ_DOTS = "v 0 0 0\nv 1 0 0\nv 0 1 0\n"  # vertices, no face
 EXR = (b"v/1\x01" + bytes(60))  # EXR magic only (enough for the load-time check)
+ROUND = {"round": 1, "dataset": "ds", "export": "export.json", "out": "out", "classes": ["box"], "images_sent": 1,
+         "images_reviewed": 1, "images_skipped": 0, "edits": dict.fromkeys(("kept", "added", "removed", "moved", "reclassified"), 0),
+         "ap_before": None, "ap_after": None}  # fmt: skip
+ROUNDS = " --rounds {in}/rounds.json"
 
 CASES = [
     # 1. numbers: finite and in range where read
@@ -92,6 +96,8 @@ CASES = [
     case("labelstudio-nan-x", 1, IMPORT, both(coco_dataset(prelabelled()), labelstudio_export([rectangle(x=NAN)])), 1, "result[0].value.x: expected a number in [0, 100]"),
     case("labelstudio-zero-width", 1, IMPORT, both(coco_dataset(prelabelled()), labelstudio_export([{**rectangle(), "original_width": 0}])), 1, "original_width: expected a whole number in [1,"),
     case("review-coco-negative-box", 1, IMPORT, both(coco_dataset(prelabelled()), json_file("export.json", {**base_coco(), "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, -2, 2]}]})), 1, "bbox: expected a box with w, h >= 0"),
+    case("rounds-huge-round-number", 1, IMPORT + ROUNDS, both(coco_dataset(prelabelled()), json_file("rounds.json", {"rounds": [{**ROUND, "round": 10**400}]})), 1, "rounds.json: rounds[0].round: expected a whole number in [1,"),
+    case("rounds-nan-ap", 1, EVAL + ROUNDS + " --stage after", both(coco_dataset(), json_file("results.json", [RESULT]), json_file("rounds.json", {"rounds": [{**ROUND, "ap_before": {"ap": NAN}}]})), 1, "rounds[0].ap_before.ap: expected a number in [0, 1]"),
     case("results-score-inf-eval", 1, EVAL, both(coco_dataset(), json_file("results.json", [{**RESULT, "score": INF}])), 1, "[0].score: expected a number in [0, 1]"),
     case("recipe-nan-scale", 1, VALIDATE, recipe(at("classes.0.scale", NAN)), 1, "classes[0].scale: expected a finite number"),
     case("recipe-inf-size", 1, VALIDATE, recipe(at("classes.0.size", INF)), 1, "classes[0].size: Input should be a finite number"),
@@ -161,6 +167,8 @@ CASES = [
     case("labelstudio-result-not-object", 7, IMPORT, both(coco_dataset(prelabelled()), labelstudio_export(["a string"])), 1, "annotations[0].result[0]: expected an object"),
     case("labelstudio-annotations-not-list", 7, IMPORT, both(coco_dataset(prelabelled()), labelstudio_export(task={"data": {"synthgen_file_name": "images/a.png"}, "annotations": "x"})), 1, "[0].annotations: expected a list"),
     case("labelstudio-truncated-json", 7, IMPORT, both(coco_dataset(prelabelled()), file("export.json", '[{"data": ')), 1, "export.json: not valid JSON"),
+    case("rounds-not-an-object", 7, IMPORT + ROUNDS, both(coco_dataset(prelabelled()), json_file("rounds.json", [ROUND])), 1, "rounds.json: expected an object"),
+    case("rounds-truncated-json", 7, IMPORT + ROUNDS, both(coco_dataset(prelabelled()), file("rounds.json", '{"rounds": [{"round": ')), 1, "rounds.json: not valid JSON"),
     case("voc-inf-size", 7, "convert {in}/voc -o {out}", voc_folder(size="<width>inf</width><height>6</height>"), 1, "size.width: expected a finite number"),
     case("voc-entity-bomb", 7, "convert {in}/voc -o {out}", voc_folder(head='<!DOCTYPE a [<!ENTITY a "aaaa">]>'), 1, "without a DOCTYPE or entities"),
     case("yolo-inf-class", 7, "convert {in}/yolo -o {out}", yolo_folder("inf 0.5 0.5 0.1 0.1\n"), 1, "a.txt:1: class: expected a whole number"),
@@ -180,6 +188,8 @@ CASES = [
     case("eval-segm-without-masks", 8, EVAL + " --iou-type segm", both(coco_dataset(), json_file("results.json", [RESULT])), 1, "[0].segmentation: expected a mask for --iou-type segm"),
     case("eval-segm-truth-without-masks", 8, EVAL + " --iou-type segm", both(coco_dataset(at("annotations.0.segmentation", [])), json_file("results.json", [RESULT])), 1, "annotations[0].segmentation: expected a mask for --iou-type segm"),
     case("eval-bbox-accepted", 8, EVAL, both(coco_dataset(), json_file("results.json", [RESULT])), 0, ""),
+    case("eval-rounds-validation-class-unknown", 8, EVAL + ROUNDS + " --stage before", both(coco_dataset(), json_file("results.json", [RESULT]), json_file("rounds.json", {"rounds": [{**ROUND, "classes": ["crate"]}]})), 1, "categories[].name: class 'box' is not among round 1's classes (crate)"),
+    case("eval-rounds-without-stage", 8, EVAL + ROUNDS, both(coco_dataset(), json_file("results.json", [RESULT])), 1, "--rounds, --stage: give both"),
     case("review-budget-negative", 8, "review export {in}/ds -o {out}.json --budget -1", coco_dataset(prelabelled()), 1, "--budget: expected a number of images >= 1 (got -1)"),
     case("review-budget-zero", 8, "review export {in}/ds -o {out}.json --budget 0", coco_dataset(prelabelled()), 1, "--budget: expected a number of images >= 1 (got 0)"),
     case("coco-duplicate-category-name", 8, CONVERT, coco_dataset(lambda d: d["categories"].append({"id": 2, "name": "box"})), 1, "categories: expected each name once"),

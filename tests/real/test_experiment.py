@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from browser import CHROMIUM, open_in_chromium
 from executor_helpers import kill_run_after
 from helpers import assert_experiment_results, invoke, make_shapes_dataset
 
@@ -21,7 +21,6 @@ ARMS = ["real", "real+sim", "sim"]
 CLASSES = ["square", "disk"]
 STEPS = 3
 SIM_COLOURS = {"square": (200, 120, 40), "disk": (90, 160, 250)}
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
 @pytest.fixture(scope="module")
@@ -98,22 +97,9 @@ def test_report_has_the_per_class_table_and_charts(grown):
     assert re.findall(r'<img src="([^"]+)"', page) == [f"report_files/{n}.png" for n in ("ap", "deltas", "curves", "disagreement")]
     if CHROMIUM is None:
         pytest.skip("needs a headless Chromium (apt-get install chromium) to open the page")
-    probe = out / "probe.html"
-    probe.write_text(page.replace(
-        "</body>",
-        "<script>window.addEventListener('load', () => { const imgs = [...document.images];"
-        " document.body.dataset.loaded = imgs.filter(i => i.complete && i.naturalWidth > 100).length + '/' + imgs.length"
-        " + '/' + document.querySelectorAll('#ap tr').length; });</script></body>",
-    ))  # fmt: skip
-    result = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
-         "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
-        capture_output=True, text=True, timeout=90,
-    )  # fmt: skip
-    probe.unlink()
-    loaded = re.search(r'data-loaded="(\d+)/(\d+)/(\d+)"', result.stdout)
-    assert loaded, result.stderr[-2000:]
-    assert loaded.groups() == ("4", "4", "4")  # every chart loaded; header + 2 classes + all
+    loaded, images, dom = open_in_chromium(out / "report.html")
+    rows = dom.split('<table id="ap">')[1].split("</table>")[0].count("<tr>")
+    assert (loaded, images, rows) == (4, 4, 4)  # every chart loaded; header + 2 classes + all
 
 
 def test_killed_experiment_resumes_to_the_same_results(grown, inputs, tmp_path):

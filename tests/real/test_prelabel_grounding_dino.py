@@ -39,8 +39,12 @@ def expected(processor, network, photo, threshold):
         width, height = photo.image.size
         x0, y0 = max((cx - w / 2) * width, 0), max((cy - h / 2) * height, 0)
         x1, y1 = min((cx + w / 2) * width, width), min((cy + h / 2) * height, height)
+        by_class = {}  # a class scores as its best prompt token; those under 0.01 (but the box's own) are left out
+        for (name, _), tokens in zip(prompts, positions):
+            by_class[name] = max(by_class.get(name, 0.0), *(logits[i] for i in tokens))
+        kept = {name: value for name, value in by_class.items() if value >= 0.01 or name == prompts[best][0]}
         if score >= threshold and x1 > x0 and y1 > y0:
-            found.append((prompts[best][0], score, (x0, y0, x1 - x0, y1 - y0)))
+            found.append((prompts[best][0], score, (x0, y0, x1 - x0, y1 - y0), kept))
     return found
 
 
@@ -57,14 +61,18 @@ def test_grounding_dino_prelabels_the_real_photos_by_prompt(model, tmp_path):
     provenance = dataset.samples[0].provenance
     assert provenance.model_ids["detector"] == "grounding-dino" and provenance.model_ids["model"] == str(model)
     assert len(provenance.model_ids["weights_sha256"]) == 64
-    total, processor = 0, transformers.GroundingDinoProcessor.from_pretrained(model)
+    total, several, processor = 0, 0, transformers.GroundingDinoProcessor.from_pretrained(model)
     network = transformers.GroundingDinoForObjectDetection.from_pretrained(model).eval()
     for sample in dataset.samples:
         want = expected(processor, network, read_photo(COCO_PERSON, sample.provenance.origin), 0.45)
-        assert [i.category for i in sample.instances] == [c for c, _, _ in want]
-        assert [(*i.box, i.score) for i in sample.instances] == [pytest.approx((*b, s), abs=1e-4) for _, s, b in want]
+        assert [i.category for i in sample.instances] == [c for c, _, _, _ in want]
+        assert [(*i.box, i.score) for i in sample.instances] == [pytest.approx((*b, s), abs=1e-4) for _, s, b, _ in want]
+        assert [i.attributes["class_scores"] for i in sample.instances] == [pytest.approx(c, abs=1e-5) for _, _, _, c in want]
+        assert all(i.attributes["class_scores"][i.category] == round(i.score, 6) for i in sample.instances)
         total += len(want)
+        several += sum(len(c) == 2 for _, _, _, c in want)
     assert 0 < total < 40  # some of the 10 queries per photo pass 0.45, not all
+    assert 0 < several < total  # some boxes score both classes, some only their own
     detector = make_detector("grounding-dino", model=str(model), classes=parse_classes(CLASSES), threshold=0.45)
     assert detector.caption == "person. human. pedestrian. car. lift truck."
     assert detector.describe()["prompts"] == ["person", "human", "pedestrian", "car", "lift truck"]

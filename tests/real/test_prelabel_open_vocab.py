@@ -80,3 +80,30 @@ def test_classes_file_and_synonyms(tmp_path):
     }  # fmt: skip
     with pytest.raises(PrelabelError, match="--classes: 'cone' is given twice"):
         parse_classes("cone,cone")
+
+
+def test_open_vocab_boxes_keep_each_class_s_best_prompt_score(photos, tmp_path):
+    """Worked out from the model's raw logits: a class scores as the best of its prompts."""
+    import torch
+
+    from synthgen.real.prelabel.folder import read_photo
+
+    model = tiny_open_vocab_model(tmp_path / "owlv2", "owlv2")
+    texts = ["forklift", "lift truck", "fork lift", "pallet jack"]
+    detector = make_detector("owlv2", model=str(model), classes=parse_classes("forklift=lift truck|fork lift,pallet jack"), threshold=0.4)
+    photo = read_photo(photos, "a.png")
+    processor = transformers.Owlv2Processor.from_pretrained(model)
+    network = transformers.Owlv2ForObjectDetection.from_pretrained(model).eval()
+    with torch.no_grad():
+        scores = network(**processor(text=[texts], images=[photo.image], return_tensors="pt")).logits[0].sigmoid().tolist()
+    queries = []  # (score, class scores) of each query above the threshold; its score is its best prompt's
+    for query in scores:
+        if max(query) > 0.4:
+            by_class = {"forklift": max(query[:3]), "pallet jack": query[3]}
+            queries.append((max(query), {n: v for n, v in by_class.items() if v >= 0.01 or v == max(query)}))
+    found = detector.predict([photo])[0]  # the queries whose box is not empty on the photo
+    assert 0 < len(found) <= len(queries)
+    for instance in found:
+        (_, want), = [(score, c) for score, c in queries if abs(score - instance.score) < 1e-6]
+        assert instance.attributes["class_scores"] == pytest.approx(want, abs=1e-5)
+        assert instance.attributes["class_scores"][instance.category] == round(instance.score, 6)

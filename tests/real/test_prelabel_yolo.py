@@ -2,6 +2,9 @@
 so the boxes and masks after letterbox + NMS are known exactly; ultralytics' own post-processing on
 the same raw outputs (when ultralytics is installed) agrees on the real COCO photos."""
 
+import json
+import math
+
 import numpy as np
 import pytest
 from detector_models import tiny_yolo_onnx, tiny_yolo_torch_onnx
@@ -13,6 +16,7 @@ from PIL import Image
 from synthgen.labels import decode_mask
 from synthgen.real.prelabel import PrelabelError, make_detector
 from synthgen.real.prelabel.folder import list_photos, read_photo
+from synthgen.real.selection import instance_entropy, instance_margin, instance_uncertainty
 
 pytest.importorskip("onnxruntime")
 
@@ -52,6 +56,12 @@ def test_detection_head_gives_the_boxes_letterbox_and_nms_imply(photos, tmp_path
         ("person", (28.0, 8.0, 32.0, 32.0), 0.6, None),
         ("car", (112.0, 48.0, 16.0, 16.0), 0.5, None),
     ]
+    assert [i.attributes for i in dataset.samples[0].instances] == [
+        {"class_scores": {"person": 0.9, "car": 0.1}},
+        {"class_scores": {"person": 0.1, "car": 0.85}},
+        {"class_scores": {"person": 0.6}},  # car 0.0: below the floor of 0.01
+        {"class_scores": {"car": 0.5}},
+    ]  # each box's row of the head, as written to annotations.json
     provenance = dataset.samples[0].provenance
     assert provenance.model_ids["detector"] == "yolo" and len(provenance.model_ids["weights_sha256"]) == 64
     for variant in ({"half": True}, {"dynamic": True}):  # float16 export; open input sizes (imgsz from metadata)
@@ -59,9 +69,26 @@ def test_detection_head_gives_the_boxes_letterbox_and_nms_imply(photos, tmp_path
         assert [(i.category, i.box) for i in other.predict([read_photo(photos, "wide.png")])[0]] == [c[:2] for c in found]
     cars = make_detector("yolo", weights=model, classes={"car": ["car"]}, threshold=0.3)
     assert cars.classes == ["car"] and cars.task == "detect" and cars.size == (64, 64)
-    assert [(i.category, i.box) for i in cars.predict([read_photo(photos, "wide.png")])[0]] == [
-        ("car", (16.0, 8.0, 32.0, 32.0)), ("car", (112.0, 48.0, 16.0, 16.0)),
+    assert [(i.category, i.box, i.attributes) for i in cars.predict([read_photo(photos, "wide.png")])[0]] == [
+        ("car", (16.0, 8.0, 32.0, 32.0), {"class_scores": {"car": 0.85}}),
+        ("car", (112.0, 48.0, 16.0, 16.0), {"class_scores": {"car": 0.5}}),
     ]  # fmt: skip
+
+
+def test_entropy_and_margin_rank_by_the_head_s_class_scores(photos, tmp_path):
+    """The second box scores car 0.85, person 0.1: its margin (0.25) is not its uncertainty (0.3)."""
+    model = tiny_yolo_onnx(tmp_path / "yolo.onnx", DETECTIONS)
+    out = tmp_path / "real"
+    assert invoke("prelabel", photos, "-o", out, "--detector", "yolo", "--weights", model, "--threshold", "0.55").exit_code == 0
+    instances = assert_valid_dataset(out).samples[0].instances
+    assert [round(instance_uncertainty(i), 6) for i in instances] == [0.2, 0.3, 0.8]
+    assert [round(instance_margin(i), 6) for i in instances] == [0.2, 0.25, 0.8]
+    # over the class scores and the background (what they leave of 1): (0.9, 0.1, 0), (0.1, 0.85, 0.05), (0.6, 0.4)
+    entropy = [-sum(p * math.log(p) for p in ps) / math.log(n) for ps, n in (([0.9, 0.1], 3), ([0.1, 0.85, 0.05], 3), ([0.6, 0.4], 2))]
+    assert [round(instance_entropy(i), 6) for i in instances] == [round(e, 6) for e in entropy]
+    run = invoke("review", "export", out, "--budget", "1", "--strategy", "entropy+margin", "-o", tmp_path / "tasks.json")
+    assert run.exit_code == 0, run.output
+    assert json.loads((tmp_path / "selection.json").read_text())[0]["scores"] == {"entropy": round(entropy[2], 6), "margin": 0.8}
 
 
 def test_real_photos_letterbox_with_rounded_sides_and_per_axis_gains(tmp_path):

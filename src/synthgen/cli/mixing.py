@@ -114,11 +114,12 @@ def report(
     datasets: list[str] = typer.Argument(..., help="Dataset folders (a mix output reports each split)."),
     out: Path = typer.Option(..., "-o", "--out", help="HTML file; its PNGs go to <name>_files/ beside it."),
     seed: int = typer.Option(0, "--seed", help="Seed for the contact sheet's sample."),
+    rounds: Optional[Path] = typer.Option(None, "--rounds", help="A review rounds log (`review import --rounds`) to show."),
 ) -> None:
-    """Write a static HTML report: class counts by source, box statistics, contact sheets."""
+    """Write a static HTML report: class counts by source, box statistics, contact sheets, review rounds."""
     from synthgen.mix.report import write_report
 
-    pngs = write_report(datasets, out, seed)
+    pngs = write_report(datasets, out, seed, rounds=rounds)
     typer.echo(f"{out}: {len(pngs)} images")
 
 

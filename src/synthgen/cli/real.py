@@ -110,12 +110,20 @@ def review_import(
     dataset: Annotated[Path, typer.Argument(help="The pre-labelled dataset folder the tasks came from.")],
     export: Annotated[Path, typer.Argument(help="Label Studio JSON export, CVAT for images 1.1 export (XML or zip), or COCO corrections.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Reviewed dataset folder to write.")],
+    rounds: Annotated[Optional[Path], typer.Option(
+        help="Rounds log (JSON) to record this round in: images sent, edits (created when missing).")] = None,
 ) -> None:
-    """Replace the pre-labels of reviewed images with the people's labels, into a new dataset folder."""
+    """Replace the pre-labels of reviewed images with the people's labels, into a new dataset folder (--rounds: log the round)."""
     from synthgen.real.review import import_review
 
-    reviewed, skipped = import_review(dataset, export, out)
+    reviewed, skipped = import_review(dataset, export, out, rounds)
     typer.echo(f"{out}: {reviewed} images reviewed, {skipped} skipped (kept their pre-labels)")
+    if rounds is not None:
+        from synthgen.formats.rounds import read_rounds
+
+        entry = read_rounds(rounds)[-1]
+        edits = ", ".join(f"{entry['edits'][key]} {key}" for key in ("added", "removed", "moved", "reclassified"))
+        typer.echo(f"{rounds}: round {entry['round']}: {entry['images_sent']} images sent, boxes {edits}")
 
 
 @app.command(**example("synthgen train out/synth out/real_reviewed -o models/det1 --epochs 10"))
@@ -149,15 +157,25 @@ def evaluate(
     ground_truth: Annotated[Path, typer.Argument(help="COCO file with the true labels.")],
     predictions: Annotated[Path, typer.Argument(help="COCO results list, or a COCO file with scores.")],
     iou_type: Annotated[str, typer.Option(help="bbox or segm.")] = "bbox",
+    rounds: Annotated[Optional[Path], typer.Option(
+        help="Rounds log (from `review import --rounds`) to record this AP in; GROUND_TRUTH is the fixed validation set.")] = None,
+    stage: Annotated[Optional[str], typer.Option(
+        help="With --rounds: before (the detector that pre-labelled the round) or after (retrained on its corrections).")] = None,
+    round_number: Annotated[Optional[int], typer.Option("--round", help="With --rounds: which round (default: the last).")] = None,
 ) -> None:
-    """COCOeval summary: AP, AP50, AP75 and AP per class."""
+    """COCOeval summary: AP, AP50, AP75 and AP per class (with --rounds, recorded for a review round)."""
+    from synthgen.real.evaluate import check_round_options, record_round
     from synthgen.real.evaluate import evaluate as run_evaluation
 
+    check_round_options(rounds, stage, ground_truth, round_number)
     result = run_evaluation(ground_truth, predictions, iou_type)
     typer.echo(f"images {result.images}  predictions {result.predictions}")
     typer.echo(f"AP {result.ap:.3f}  AP50 {result.ap50:.3f}  AP75 {result.ap75:.3f}")
     for name, ap in result.per_class.items():
         typer.echo(f"  {name}: AP {ap:.3f}" if ap >= 0 else f"  {name}: no ground truth")
+    if rounds is not None:
+        entry = record_round(rounds, stage, result, ground_truth, predictions, round_number)
+        typer.echo(f"{rounds}: round {entry['round']}: AP {stage} retraining {result.ap:.3f}")
 
 
 app.add_typer(review_app, name="review")

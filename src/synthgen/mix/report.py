@@ -2,7 +2,8 @@
 
 Per dataset (a mix output counts as one dataset per split): instances per class by source (real /
 reviewed / synthetic), box size and aspect histograms, a box-centre heatmap, visibility where the
-labels have it, images per split, and a contact sheet with masks and boxes drawn.
+labels have it, images per split, and a contact sheet with masks and boxes drawn. Given a review
+rounds log (`formats.rounds`), the review rounds: their edits and AP, as a table and a chart.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from synthgen.fileio import atomic_write_bytes, atomic_write_text, open_image
+from synthgen.formats.rounds import MANUAL_EDITS, manual_edits, read_rounds
 from synthgen.formats.sources import Opened, open_dataset
 from synthgen.labels import Instance, Sample
 from synthgen.layout import ANNOTATIONS
@@ -179,11 +181,21 @@ def write_preview(spec: str, out: Path, count: int = 12, seed: int = 0) -> None:
     atomic_write_bytes(out, sheet_png(open_dataset(spec), count, seed))
 
 
-def write_report(specs: list[str], out: Path, seed: int = 0, sheet_count: int = 12) -> list[Path]:
-    """Write `out` (HTML) and its PNGs in `<out stem>_files/`; returns the PNG paths."""
+def write_report(
+    specs: list[str], out: Path, seed: int = 0, sheet_count: int = 12, rounds: Path | None = None
+) -> list[Path]:
+    """Write `out` (HTML) and its PNGs in `<out stem>_files/`; returns the PNG paths. With `rounds`
+    (a review rounds log) the page starts with the review rounds: a table and a chart of edits."""
     parts = [part for spec in specs for part in open_parts(spec)]
     assets = out.parent / f"{out.stem}_files"
     written, sections = [], []
+    if rounds is not None:
+        entries = read_rounds(rounds)
+        chart = assets / "rounds.png"
+        atomic_write_bytes(chart, plot_rounds(entries))
+        written.append(chart)
+        sections.append(f"<section><h2>Review rounds</h2>{_rounds_table(entries)}"
+                        f'<img src="{html.escape(f"{assets.name}/{chart.name}")}" alt="rounds"></section>')  # fmt: skip
     for number, part in enumerate(parts):
         images = {**plot_part(part), "sheet": sheet_png(part.opened, sheet_count, seed)}
         tags = []
@@ -195,6 +207,53 @@ def write_report(specs: list[str], out: Path, seed: int = 0, sheet_count: int = 
         sections.append(f"<section><h2>{html.escape(part.label)}</h2>{_table(part)}{''.join(tags)}</section>")
     atomic_write_text(out, _PAGE.format(title=html.escape(", ".join(specs)), style=STYLE, splits=_split_table(parts), body="".join(sections)))
     return written
+
+
+def plot_rounds(entries: list[dict]) -> bytes:
+    """Manual edits per round (stacked by kind) beside the AP before and after each round's retraining."""
+    plt = pyplot()
+    numbers = [entry["round"] for entry in entries]
+    figure, (edits, aps) = plt.subplots(1, 2, figsize=(9, 3))
+    bottom = np.zeros(len(entries))
+    for key, colour in zip(MANUAL_EDITS, ("#55a868", "#c44e52", "#4c72b0", "#dd8452")):
+        values = np.array([entry["edits"][key] for entry in entries], dtype=float)
+        edits.bar(numbers, values, bottom=bottom, label=key, color=colour)
+        bottom += values
+    edits.set_xlabel("round")
+    edits.set_ylabel("boxes changed by people")
+    edits.set_xticks(numbers)
+    edits.legend(fontsize="small")
+    for stage, marker in (("before", "o--"), ("after", "s-")):
+        points = [(entry["round"], entry[f"ap_{stage}"]["ap"]) for entry in entries if entry[f"ap_{stage}"]]
+        if points:
+            aps.plot(*zip(*points), marker, label=f"AP {stage} retraining")
+    aps.set_xlabel("round")
+    aps.set_ylabel("AP on the validation set")
+    aps.set_xticks(numbers)
+    aps.set_ylim(0, 1)
+    if aps.lines:
+        aps.legend(fontsize="small")
+    data = png_bytes(figure)
+    plt.close(figure)
+    return data
+
+
+def _rounds_table(entries: list[dict]) -> str:
+    """One row per round: images sent and reviewed, each kind of edit, their sum (and per image reviewed), the APs."""
+    head = "<tr><th>round</th><th>images sent</th><th>reviewed</th>" + "".join(f"<th>{k}</th>" for k in MANUAL_EDITS)
+    head += "<th>manual edits</th><th>per image</th><th>AP before</th><th>AP after</th><th>AP50 before</th><th>AP50 after</th></tr>"
+    rows = []
+    for entry in entries:
+        cells = [entry["round"], entry["images_sent"], entry["images_reviewed"], *(entry["edits"][k] for k in MANUAL_EDITS)]
+        reviewed = entry["images_reviewed"]
+        cells += [manual_edits(entry), f"{manual_edits(entry) / reviewed:.1f}" if reviewed else "&ndash;"]
+        cells += [_ap(entry[f"ap_{stage}"], key) for key in ("ap", "ap50") for stage in ("before", "after")]
+        rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    return f'<table class="rounds">{head}{"".join(rows)}</table>'
+
+
+def _ap(ap: dict | None, key: str) -> str:
+    return "&ndash;" if ap is None else f"{ap[key]:.3f}"
 
 
 def _table(part: Part) -> str:

@@ -19,9 +19,10 @@ import numpy as np
 from synthgen.errors import FormatError, InputError
 from synthgen.fileio import read_json
 from synthgen.formats import fields
-from synthgen.formats.coco import CocoFormatError, from_coco, to_coco
+from synthgen.formats.coco import CocoFormatError, from_coco, read_coco, to_coco
+from synthgen.formats.rounds import RoundsError, record_ap, round_for_ap
 from synthgen.labels import Dataset
-from synthgen.real.prelabel.base import PrelabelError
+from synthgen.real.prelabel.base import PrelabelError, file_sha256
 from synthgen.real.prelabel.from_results import read_results
 
 IOU_TYPES = ("bbox", "segm")
@@ -68,6 +69,29 @@ def evaluate_datasets(truth: Dataset, predicted: Dataset, iou_type: str = "bbox"
     return coco_eval(ground, _results_from_dataset(Path("predictions"), predicted, ground, iou_type), iou_type)
 
 
+def check_round_options(rounds: Path | None, stage: str | None, ground_truth: Path, number: int | None = None) -> None:
+    """`--rounds` and `--stage` come together, and the validation set fits the round (before any evaluation)."""
+    if (rounds is None) != (stage is None):
+        raise RoundsError("--rounds, --stage: give both (the rounds log, and before or after retraining) or neither")
+    if rounds is not None:
+        round_for_ap(rounds, stage, ground_truth, file_sha256(ground_truth), _class_names(ground_truth), number)
+
+
+def record_round(
+    rounds: Path, stage: str, result: EvalResult, ground_truth: Path, predictions: Path, number: int | None = None
+) -> dict[str, Any]:
+    """Record `result` in the rounds log as round `number`'s (default: the last's) AP before or after
+    retraining; `ground_truth` is the fixed validation set."""
+    ap = {"ap": result.ap, "ap50": result.ap50, "ap75": result.ap75}
+    digest, classes = file_sha256(ground_truth), _class_names(ground_truth)
+    return record_ap(rounds, stage, ap, ground_truth, digest, classes, predictions, number)
+
+
+def _class_names(ground_truth: Path) -> list[str]:
+    try:
+        return read_coco(ground_truth).class_names
+    except CocoFormatError as error:
+        raise EvalError(str(error)) from None
 
 
 def _require_masks(ground: dict[str, Any], path: Path) -> None:

@@ -20,6 +20,7 @@ from synthgen.fileio import atomic_write_json, atomic_write_text, inside
 from synthgen.formats import cvat, labelstudio
 from synthgen.formats.coco import CocoFormatError, read_coco, to_coco
 from synthgen.formats.folder import load_dataset, write_dataset_folder
+from synthgen.formats.rounds import EDIT_KEYS, append_round, read_rounds
 from synthgen.labels import Dataset, Instance, Provenance, Sample
 from synthgen.layout import ANNOTATIONS
 from synthgen.real.selection import (
@@ -126,9 +127,11 @@ def _load(dataset_dir: Path) -> Dataset:
         raise ReviewError(str(error)) from None
 
 
-def import_review(dataset_dir: Path, export: Path, out: Path) -> tuple[int, int]:
-    """Replace the labels of reviewed images with the people's, keep the rest; write `out`.
+def import_review(dataset_dir: Path, export: Path, out: Path, rounds: Path | None = None) -> tuple[int, int]:
+    """Replace the labels of reviewed images with the people's, keep the rest; write `out`, and with
+    `rounds` append this round (images sent, reviewed, skipped, edits) to that log.
     Returns (reviewed images, skipped images among the exported)."""
+    number = len(read_rounds(rounds, missing_ok=True)) + 1 if rounds is not None else None
     dataset = _load(dataset_dir)
     by_name = {s.file_name: s for s in dataset.samples}
     try:
@@ -140,8 +143,15 @@ def import_review(dataset_dir: Path, export: Path, out: Path) -> tuple[int, int]
     edits = {key: sum(s.provenance.extra["review"]["edits"][key] for s in corrections.values()) for key in EDIT_KEYS}
     manifest = {"command": "review import", "source": str(dataset_dir), "export": str(export)}
     manifest |= {"reviewed": len(corrections), "skipped": len(skipped), "edits": edits}
+    manifest |= {"round": number, "rounds": str(rounds)} if rounds is not None else {}
     where = f"{Path(dataset_dir) / ANNOTATIONS}: images[].file_name"
     write_dataset_folder(reviewed, out, [inside(Path(dataset_dir), s.file_name, where) for s in reviewed.samples], manifest)
+    if rounds is not None:
+        append_round(rounds, {
+            "dataset": str(dataset_dir), "export": str(export), "out": str(out), "classes": dataset.class_names,
+            "images_sent": len(corrections) + len(skipped), "images_reviewed": len(corrections),
+            "images_skipped": len(skipped), "edits": edits,
+        })  # fmt: skip
     return len(corrections), len(skipped)
 
 
@@ -219,9 +229,6 @@ def _sample_for(by_name: dict[str, Sample], name: str, where: str) -> Sample:
     if name not in by_name:
         raise ReviewError(f"{where}: {name!r} is not an image of the dataset")
     return by_name[name]
-
-
-EDIT_KEYS = ("kept", "added", "removed", "moved", "reclassified")
 
 
 def review_edits(before: list[Instance], after: list[Instance]) -> dict[str, int]:

@@ -79,6 +79,15 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+CLASS_SCORE_FLOOR = 0.01  # class scores below this are left out of `class_scores`
+
+
+def class_scores(names: list[str], scores: list[float], own: str) -> dict[str, float]:
+    """A box's score for each class, `attributes["class_scores"]` (what `--strategy entropy` and
+    `margin` read): the classes scoring at least `CLASS_SCORE_FLOOR`, and the box's `own`, to 6 digits."""
+    return {name: round(float(score), 6) for name, score in zip(names, scores) if score >= CLASS_SCORE_FLOOR or name == own}
+
+
 def clip_box(box: tuple[float, float, float, float], width: int, height: int) -> tuple[float, float, float, float]:
     """An `[x, y, w, h]` box cut to the image."""
     x0, y0 = min(max(box[0], 0.0), width), min(max(box[1], 0.0), height)

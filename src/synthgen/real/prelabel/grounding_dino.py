@@ -3,8 +3,8 @@
 The prompts are joined into one caption, `"forklift. lift truck. pallet jack."`, as Grounding DINO
 was trained. The model scores every query box against every caption token; a prompt's score is its
 best token's, and a box takes the class of its best prompt (the tokens are mapped back to prompts by
-their character offsets, so no decoded text is matched). Loading, provenance and the boxes are
-`OpenVocabDetector`'s.
+their character offsets, so no decoded text is matched); a class's score is its best prompt's, kept
+per box in `attributes["class_scores"]`. Loading, provenance and the boxes are `OpenVocabDetector`'s.
 """
 
 from __future__ import annotations
@@ -63,12 +63,14 @@ class GroundingDinoDetector(OpenVocabDetector):
         probabilities = outputs.logits.sigmoid()[:, :, : len(tokens)]  # (photos, queries, tokens)
         per_prompt = (probabilities[..., None] * tokens).amax(2)  # (photos, queries, prompts)
         scores, labels = per_prompt.max(-1)
+        per_class = self.per_class_scores(per_prompt)
         results = []
-        for photo, box, score, label in zip(photos, outputs.pred_boxes, scores, labels):
+        for photo, box, score, label, by_class in zip(photos, outputs.pred_boxes, scores, labels, per_class):
             keep = score >= self.threshold
             width, height = photo.image.size
             cx, cy, w, h = box[keep].unbind(-1)
             corners = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
             corners = corners * torch.tensor([width, height, width, height], device=corners.device)
-            results.append(self._instances({"boxes": corners, "labels": label[keep], "scores": score[keep]}, photo))
+            found = {"boxes": corners, "labels": label[keep], "scores": score[keep], "class_scores": by_class[keep]}
+            results.append(self._instances(found, photo))
         return results

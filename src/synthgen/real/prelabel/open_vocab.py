@@ -2,7 +2,8 @@
 become text prompts, so a class no closed-set detector knows still gets pre-labels.
 
 `--model` is a hub id or a local folder (`save_pretrained` layout), loaded with `from_pretrained`.
-Each predicted box gets the class of its best-matching prompt.
+Each predicted box gets the class of its best-matching prompt, and keeps each class's score (its
+best prompt's) in `attributes["class_scores"]`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import torch
 
 from synthgen.labels import Instance
-from synthgen.real.prelabel.base import Photo, PrelabelError, clip_box, file_sha256
+from synthgen.real.prelabel.base import Photo, PrelabelError, class_scores, clip_box, file_sha256
 
 
 def weights_digest(model: str) -> str:
@@ -37,6 +38,8 @@ class OpenVocabDetector:
         self.classes = list(prompts)
         self.texts = [text for texts in prompts.values() for text in texts]
         self.text_classes = [name for name, texts in prompts.items() for _ in texts]
+        # (prompts, classes) 0/1: a class scores as its best prompt
+        self.prompt_classes = torch.tensor([[float(c == name) for name in self.classes] for c in self.text_classes])
         self.weights_sha256 = weights_digest(model)
 
     @staticmethod
@@ -67,18 +70,31 @@ class OpenVocabDetector:
             text=[self.texts] * len(photos), images=[p.image for p in photos], return_tensors="pt", padding=True
         ).to(self.device)
         outputs = self.model(**inputs)
+        # every query in order (threshold -1), so each box's class scores can be taken beside it
         results = self.processor.post_process_grounded_object_detection(
-            outputs=outputs, threshold=self.threshold, target_sizes=[self._target_size(p) for p in photos]
+            outputs=outputs, threshold=-1.0, target_sizes=[self._target_size(p) for p in photos]
         )
-        return [self._instances(result, photo) for result, photo in zip(results, photos)]
+        per_class = self.per_class_scores(outputs.logits.sigmoid())
+        found = []
+        for result, by_class, photo in zip(results, per_class, photos):
+            keep = result["scores"] > self.threshold  # transformers' own rule
+            kept = {key: result[key][keep] for key in ("boxes", "labels", "scores")}
+            found.append(self._instances({**kept, "class_scores": by_class[keep]}, photo))
+        return found
+
+    def per_class_scores(self, per_prompt: torch.Tensor) -> torch.Tensor:
+        """(photos, queries, prompts) scores -> (photos, queries, classes): each class its best prompt's."""
+        return (per_prompt[..., None] * self.prompt_classes.to(per_prompt.device)).amax(2)
 
     def _instances(self, result: dict[str, torch.Tensor], photo: Photo) -> list[Instance]:
-        """Boxes (x0, y0, x1, y1 in photo pixels), labels (indices into `texts`) and scores -> instances."""
+        """Boxes (x0, y0, x1, y1 in photo pixels), labels (indices into `texts`), scores and each box's
+        score per class (`class_scores`, (boxes, classes)) -> instances."""
         instances = []
-        for box, label, score in zip(result["boxes"].tolist(), result["labels"].tolist(), result["scores"].tolist()):
-            x0, y0, x1, y1 = box
+        boxes, labels, scores = result["boxes"].tolist(), result["labels"].tolist(), result["scores"].tolist()
+        for (x0, y0, x1, y1), label, score, by_class in zip(boxes, labels, scores, result["class_scores"].tolist()):
             xywh = clip_box((x0, y0, x1 - x0, y1 - y0), photo.image.width, photo.image.height)
             if xywh[2] > 0 and xywh[3] > 0:
                 name = self.text_classes[label]
-                instances.append(Instance(category=name, box=xywh, area=xywh[2] * xywh[3], score=float(score)))
+                extra = {"class_scores": class_scores(self.classes, by_class, name)}
+                instances.append(Instance(category=name, box=xywh, area=xywh[2] * xywh[3], score=float(score), attributes=extra))
         return instances

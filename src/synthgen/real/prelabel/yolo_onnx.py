@@ -8,6 +8,7 @@ are numpy re-implementations of ultralytics' predict path, checked against it in
 - detection head `(1, 4 + nc, N)` (cx, cy, w, h, class scores), segmentation head
   `(1, 4 + nc + 32, N)` plus prototypes `(1, 32, H/4, W/4)`, or end-to-end heads `(1, N, 6 [+ 32])`;
 - best class per box, scores of at least `--threshold`, class-aware NMS at IoU 0.7, at most 300 boxes;
+  each box keeps its score per class (`attributes["class_scores"]`, see `base.class_scores`);
 - boxes back to the photo (`scale_boxes`), masks at the photo's resolution (`process_mask_native`).
 
 Class names come from the ONNX metadata (`names`, written by the exporter as a Python dict literal)
@@ -25,7 +26,7 @@ import cv2
 import numpy as np
 
 from synthgen.labels import Instance
-from synthgen.real.prelabel.base import Photo, PrelabelError, clip_box, file_sha256
+from synthgen.real.prelabel.base import Photo, PrelabelError, class_scores, clip_box, file_sha256
 
 NMS_IOU = 0.7  # ultralytics' predict default
 MAX_DET = 300
@@ -104,10 +105,10 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
 
 def non_max_suppression(
     prediction: np.ndarray, nc: int, conf: float, iou: float = NMS_IOU, classes: list[int] | None = None
-) -> np.ndarray:
-    """One image's raw head `(4 + nc + nm, N)` -> kept rows `(K, 6 + nm)`: x0, y0, x1, y1, score,
-    class, mask coefficients; best class per box, scores of at least `conf` (synthgen's threshold
-    rule; ultralytics keeps those above it), class-aware NMS."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """One image's raw head `(4 + nc + nm, N)` -> (kept rows `(K, 6 + nm)`: x0, y0, x1, y1, score,
+    class, mask coefficients; their class scores `(K, nc)`): best class per box, scores of at least
+    `conf` (synthgen's threshold rule; ultralytics keeps those above it), class-aware NMS."""
     rows = prediction.T
     scores = rows[:, 4 : 4 + nc]
     best = scores.argmax(1)
@@ -115,14 +116,16 @@ def non_max_suppression(
     keep = score >= conf
     if classes is not None:
         keep &= np.isin(best, classes)
+    index = np.flatnonzero(keep)
     x = np.concatenate(
-        [xywh_to_xyxy(rows[keep, :4]), score[keep, None], best[keep, None].astype(rows.dtype), rows[keep, 4 + nc :]],
+        [xywh_to_xyxy(rows[index, :4]), score[index, None], best[index, None].astype(rows.dtype), rows[index, 4 + nc :]],
         axis=1,
     )
     if len(x) > MAX_NMS:
-        x = x[np.argsort(-x[:, 4], kind="stable")[:MAX_NMS]]
+        order = np.argsort(-x[:, 4], kind="stable")[:MAX_NMS]
+        x, index = x[order], index[order]
     kept = nms(x[:, :4] + x[:, 5:6] * MAX_WH, x[:, 4], iou)[:MAX_DET]
-    return x[kept]
+    return x[kept], scores[index[kept]]
 
 
 def end_to_end_rows(prediction: np.ndarray, conf: float, classes: list[int] | None = None) -> np.ndarray:
@@ -260,22 +263,29 @@ class YoloOnnxDetector:
     def _predict_one(self, photo: Photo) -> list[Instance]:
         box, head, protos = self.raw_outputs(photo)
         selected = None if len(self.class_ids) == len(self.names) else self.class_ids
-        if self.end_to_end:
+        if self.end_to_end:  # one score per box: no class scores
             rows = end_to_end_rows(head[0], self.threshold, selected)
+            attributes = [{} for _ in rows]
         else:
-            rows = non_max_suppression(head[0], len(self.names), self.threshold, classes=selected)
+            rows, scores = non_max_suppression(head[0], len(self.names), self.threshold, classes=selected)
+            attributes = [
+                {"class_scores": class_scores(self.classes, row_scores[self.class_ids].tolist(), self.names[int(row[5])])}
+                for row, row_scores in zip(rows, scores)
+            ]  # fmt: skip
         boxes = box.boxes_to_photo(rows[:, :4])
         if protos is not None:
-            return self._mask_instances(rows, boxes, protos[0], box)
+            return self._mask_instances(rows, boxes, protos[0], box, attributes)
         instances = []
-        for row, (x0, y0, x1, y1) in zip(rows, boxes.tolist()):
+        for row, (x0, y0, x1, y1), extra in zip(rows, boxes.tolist(), attributes):
             xywh = clip_box((x0, y0, x1 - x0, y1 - y0), photo.image.width, photo.image.height)
             if xywh[2] > 0 and xywh[3] > 0:
                 name, area = self.names[int(row[5])], xywh[2] * xywh[3]
-                instances.append(Instance(category=name, box=xywh, area=area, score=float(row[4])))
+                instances.append(Instance(category=name, box=xywh, area=area, score=float(row[4]), attributes=extra))
         return instances
 
-    def _mask_instances(self, rows: np.ndarray, boxes: np.ndarray, protos: np.ndarray, box: Letterbox) -> list[Instance]:
+    def _mask_instances(
+        self, rows: np.ndarray, boxes: np.ndarray, protos: np.ndarray, box: Letterbox, attributes: list[dict[str, Any]]
+    ) -> list[Instance]:
         """Masks (prototypes x coefficients, on the photo, cut to the box), a chunk of rows at a time;
         as ultralytics, a prediction whose mask is empty is dropped."""
         instances = []
@@ -283,7 +293,8 @@ class YoloOnnxDetector:
         for start in range(0, len(rows), chunk):
             part = slice(start, start + chunk)
             logits = (rows[part, 6:] @ protos.reshape(len(protos), -1)).reshape(-1, *protos.shape[1:])
-            for row, mask in zip(rows[part], crop_masks(box.masks_to_photo(logits) > 0, boxes[part])):
+            masks = crop_masks(box.masks_to_photo(logits) > 0, boxes[part])
+            for row, mask, extra in zip(rows[part], masks, attributes[part]):
                 if mask.any():
-                    instances.append(Instance.from_mask(self.names[int(row[5])], mask, score=float(row[4])))
+                    instances.append(Instance.from_mask(self.names[int(row[5])], mask, score=float(row[4]), attributes=extra))
         return instances
