@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -21,6 +23,18 @@ def tracked(items: Iterable[T], description: str, enabled: bool) -> Iterator[T]:
     """Iterate `items`, with a bar when `enabled` and stderr is a terminal."""
     with progress_bar(enabled) as bar:
         yield from bar.track(items, description=description)
+
+
+def hugging_face_bars_off() -> None:
+    """No download or weight-loading bars from huggingface_hub, transformers and diffusers (for logs
+    and pipes): through the environment for what is imported later, through their own switches for
+    what is imported already."""
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    if "huggingface_hub" in sys.modules:
+        sys.modules["huggingface_hub"].utils.disable_progress_bars()
+    for library in ("transformers", "diffusers"):
+        if library in sys.modules:
+            sys.modules[library].utils.logging.disable_progress_bar()
 
 
 def clock(seconds: float) -> str:

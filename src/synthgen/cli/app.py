@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import typer
@@ -10,6 +9,7 @@ import typer
 from synthgen import __version__
 from synthgen.cli.errors import App
 from synthgen.cli.help import example
+from synthgen.progress import hugging_face_bars_off
 
 app = App(
     help="synthgen: recipes in, labelled datasets out (Blender renders with exact COCO / YOLO labels).",
@@ -23,7 +23,7 @@ app = App(
 @app.callback(invoke_without_command=True)
 def main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
     if not sys.stderr.isatty():  # bars are for terminals: Hugging Face's download and weight-loading bars too
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        hugging_face_bars_off()
     if version:
         typer.echo(f"synthgen {__version__}")
         raise typer.Exit()
