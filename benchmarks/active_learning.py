@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 from helpers import make_shapes_dataset
+from PIL import Image
 
 from synthgen.fileio import atomic_write_json, atomic_write_png
 from synthgen.formats.coco import to_coco
@@ -81,6 +82,25 @@ def with_empty_photos(truth, every: int, seed: int):
     return truth
 
 
+def with_repeats(truth, repeats: int, seed: int):
+    """Each pool photo `repeats` times, the copies with fresh sensor noise (+-6 levels) and the same
+    labels: a pool of near-duplicates, as consecutive video frames are (1: as drawn)."""
+    if repeats <= 1:
+        return truth
+    rng, samples = np.random.default_rng(seed), []
+    for sample in truth.samples:
+        samples.append(sample)
+        pixels = np.asarray(Image.open(Path(truth.root) / sample.file_name), dtype=np.int16)
+        for copy in range(1, repeats):
+            name = sample.file_name.replace(".png", f"_{copy}.png")
+            noisy = np.clip(pixels + rng.integers(-6, 7, pixels.shape), 0, 255).astype(np.uint8)
+            atomic_write_png(Path(truth.root) / name, noisy)
+            samples.append(replace(sample, file_name=name))
+    truth = replace(truth, samples=samples)
+    write_labels(truth, Path(truth.root))
+    return truth
+
+
 def run_strategy(strategy: str, args, seed: int, root: Path, truth, first: Path, synth: Path, val: Path) -> list[float]:
     reviewed: list[str] = []
     model, curve = first, []
@@ -105,7 +125,7 @@ def run_seed(seed: int, args, root: Path, strategies: list[str]) -> tuple[float,
     root.mkdir()
     synth = make_shapes_dataset(root / "synth", args.synth, seed=3 * seed, classes=["square"]).root
     truth = make_shapes_dataset(root / "pool", args.pool, seed=3 * seed + 1, classes=["square"])
-    truth = with_empty_photos(truth, args.empty, seed)
+    truth = with_repeats(with_empty_photos(truth, args.empty, seed), args.repeats, seed)
     val = root / "val"
     make_shapes_dataset(val, args.val, seed=3 * seed + 2, classes=["square"])
     first = root / "det0"
@@ -151,6 +171,7 @@ def main() -> None:
     parser.add_argument("--synth", type=int, default=8)
     parser.add_argument("--pool", type=int, default=36)
     parser.add_argument("--empty", type=int, default=2, help="every N-th pool photo shows only noise (0: none)")
+    parser.add_argument("--repeats", type=int, default=1, help="each pool photo this many times, as near-duplicate frames (1: none)")
     parser.add_argument("--val", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--budget", type=int, default=6)
