@@ -119,10 +119,10 @@ def review_import(
     reviewed, skipped = import_review(dataset, export, out, rounds)
     typer.echo(f"{out}: {reviewed} images reviewed, {skipped} skipped (kept their pre-labels)")
     if rounds is not None:
-        from synthgen.formats.rounds import read_rounds
+        from synthgen.formats.rounds import MANUAL_EDITS, read_rounds
 
         entry = read_rounds(rounds)[-1]
-        edits = ", ".join(f"{entry['edits'][key]} {key}" for key in ("added", "removed", "moved", "reclassified"))
+        edits = ", ".join(f"{entry['edits'][key]} {key}" for key in MANUAL_EDITS)
         typer.echo(f"{rounds}: round {entry['round']}: {entry['images_sent']} images sent, boxes {edits}")
 
 
@@ -167,14 +167,14 @@ def evaluate(
     from synthgen.real.evaluate import check_round_options, record_round
     from synthgen.real.evaluate import evaluate as run_evaluation
 
-    check_round_options(rounds, stage, ground_truth, round_number)
+    validation = check_round_options(rounds, stage, ground_truth, round_number)
     result = run_evaluation(ground_truth, predictions, iou_type)
     typer.echo(f"images {result.images}  predictions {result.predictions}")
     typer.echo(f"AP {result.ap:.3f}  AP50 {result.ap50:.3f}  AP75 {result.ap75:.3f}")
     for name, ap in result.per_class.items():
         typer.echo(f"  {name}: AP {ap:.3f}" if ap >= 0 else f"  {name}: no ground truth")
     if rounds is not None:
-        entry = record_round(rounds, stage, result, ground_truth, predictions, round_number)
+        entry = record_round(rounds, stage, result, ground_truth, validation, predictions, round_number)
         typer.echo(f"{rounds}: round {entry['round']}: AP {stage} retraining {result.ap:.3f}")
 
 

@@ -69,22 +69,28 @@ def evaluate_datasets(truth: Dataset, predicted: Dataset, iou_type: str = "bbox"
     return coco_eval(ground, _results_from_dataset(Path("predictions"), predicted, ground, iou_type), iou_type)
 
 
-def check_round_options(rounds: Path | None, stage: str | None, ground_truth: Path, number: int | None = None) -> None:
-    """`--rounds` and `--stage` come together, and the validation set fits the round (before any evaluation)."""
+def check_round_options(
+    rounds: Path | None, stage: str | None, ground_truth: Path, number: int | None = None
+) -> tuple[str, list[str]] | None:
+    """`--rounds` and `--stage` come together, and the validation set fits the round (before any
+    evaluation); returns the validation file's (sha256, class names) for `record_round`, None without `--rounds`."""
     if (rounds is None) != (stage is None):
         raise RoundsError("--rounds, --stage: give both (the rounds log, and before or after retraining) or neither")
-    if rounds is not None:
-        round_for_ap(rounds, stage, ground_truth, file_sha256(ground_truth), _class_names(ground_truth), number)
+    if rounds is None:
+        return None
+    validation = file_sha256(ground_truth), _class_names(ground_truth)
+    round_for_ap(rounds, stage, ground_truth, *validation, number)
+    return validation
 
 
 def record_round(
-    rounds: Path, stage: str, result: EvalResult, ground_truth: Path, predictions: Path, number: int | None = None
-) -> dict[str, Any]:
+    rounds: Path, stage: str, result: EvalResult, ground_truth: Path, validation: tuple[str, list[str]],
+    predictions: Path, number: int | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """Record `result` in the rounds log as round `number`'s (default: the last's) AP before or after
-    retraining; `ground_truth` is the fixed validation set."""
+    retraining; `ground_truth` is the fixed validation set, `validation` its (sha256, class names)."""
     ap = {"ap": result.ap, "ap50": result.ap50, "ap75": result.ap75}
-    digest, classes = file_sha256(ground_truth), _class_names(ground_truth)
-    return record_ap(rounds, stage, ap, ground_truth, digest, classes, predictions, number)
+    return record_ap(rounds, stage, ap, ground_truth, *validation, predictions, number)
 
 
 def _class_names(ground_truth: Path) -> list[str]:
