@@ -3,13 +3,18 @@ as the mean over several seeds with its spread.
 
     PYTHONPATH=src:tests python benchmarks/active_learning.py --seeds 3 --rounds 3 --budget 4
 
-A controlled set: coloured squares on noise (the tests' shapes), where every `--empty`-th photo of
-the pool shows nothing but noise (a pool in which many photos teach little, as real pools are), and a
-detector first trained on a few synthetic images. Each round, for each strategy: the current
+A controlled set: coloured squares on noise (the tests' shapes) and a detector first trained on a
+few synthetic images. The pool can be made to hold photos that teach little, as real pools do:
+every `--empty`-th photo shows nothing but noise; each photo comes `--repeats` times, as
+near-duplicate video frames; and `--novel` photos, once each, show what the synthetic images lack
+(squares of another colour on a brighter background; the validation set then holds `--val` photos
+of each look). A pool of a few long-held familiar scenes and many brief novel ones is where choosing
+should beat chance, and the benchmark says whether it does. Each round, for each strategy: the current
 detector pre-labels the pool, `review export --to coco` picks `budget` unreviewed images by the
-strategy, an oracle answers them with the ground truth (through `review import`, as a person's COCO
+strategy (diversity on the current detector's backbone, or on thumbnails with `--embed
+thumbnails`), an oracle answers them with the ground truth (through `review import`, as a person's COCO
 corrections), a detector is trained from the first one on every image reviewed so far, and its AP50
-is measured on a fixed validation set (which has no empty photos). `random` is a deterministic
+is measured on a fixed validation set (which has no empty photos or repeats). `random` is a deterministic
 shuffle (images ordered by a hash of their name and the seed), the baseline. Each seed draws new
 images (synthetic, pool, validation) and a new training seed; within a seed every strategy starts
 from the same detector and differs only in which images the oracle saw. `--json FILE` writes every
@@ -42,8 +47,8 @@ from synthgen.real.train import train
 
 SMALL = {"box_batch_size_per_image": 32, "rpn_batch_size_per_image": 64, "rpn_pre_nms_top_n_test": 200,
          "rpn_post_nms_top_n_test": 50, "box_detections_per_img": 20}  # fmt: skip
-SETTINGS = {"arch": "fasterrcnn_mobilenet_v3_large_fpn", "lr": 0.02, "image_size": 96, "options": SMALL,
-            "show_progress": False}  # fmt: skip
+SETTINGS = {"arch": "fasterrcnn_mobilenet_v3_large_fpn", "image_size": 96, "options": SMALL, "show_progress": False}
+NOVEL_LOOK = {"colours": {"square": (60, 200, 230)}, "noise": 160}  # a colour and background the synthetic set lacks
 
 
 def prelabel(model: Path, photos: Path, out: Path) -> Path:
@@ -51,12 +56,12 @@ def prelabel(model: Path, photos: Path, out: Path) -> Path:
     return out
 
 
-def pick(pre: Path, strategy: str, budget: int, work: Path, seed: int) -> list[str]:
+def pick(pre: Path, strategy: str, budget: int, work: Path, seed: int, embed_weights: Path | None) -> list[str]:
     """The file names the strategy sends for review this round."""
     if strategy == "random":
         pending = [s.file_name for s in load_dataset(pre).samples if not is_reviewed(s)]
         return sorted(pending, key=lambda name: hashlib.sha256(f"{seed}:{name}".encode()).hexdigest())[:budget]
-    queue = export_review(pre, budget, "coco", work / "queue.json", strategy=strategy)
+    queue = export_review(pre, budget, "coco", work / "queue.json", strategy=strategy, embed_weights=embed_weights)
     return [item.sample.file_name for item in queue]
 
 
@@ -101,6 +106,19 @@ def with_repeats(truth, repeats: int, seed: int):
     return truth
 
 
+def with_novel_photos(truth, count: int, scratch: Path, seed: int):
+    """`truth` with `count` more photos in NOVEL_LOOK, once each, named `novel_*.png`."""
+    novel = make_shapes_dataset(scratch, count, seed=seed + 1000, classes=["square"], **NOVEL_LOOK)
+    samples = list(truth.samples)
+    for sample in novel.samples:
+        name = sample.file_name.replace("images/", "images/novel_")
+        (Path(truth.root) / name).write_bytes((scratch / sample.file_name).read_bytes())
+        samples.append(replace(sample, file_name=name))
+    truth = replace(truth, samples=samples)
+    write_labels(truth, Path(truth.root))
+    return truth
+
+
 def run_strategy(strategy: str, args, seed: int, root: Path, truth, first: Path, synth: Path, val: Path) -> list[float]:
     reviewed: list[str] = []
     model, curve = first, []
@@ -111,10 +129,10 @@ def run_strategy(strategy: str, args, seed: int, root: Path, truth, first: Path,
         if reviewed:  # the earlier rounds' answers stay reviewed
             import_review(pre, oracle(truth, reviewed, work / "earlier.json"), work / "pre_reviewed")
             pre = work / "pre_reviewed"
-        reviewed += pick(pre, strategy, args.budget, work, seed)
+        reviewed += pick(pre, strategy, args.budget, work, seed, model if args.embed == "backbone" else None)
         import_review(pre, oracle(truth, reviewed, work / "answers.json"), work / "reviewed")
         model = work / "model"
-        train([synth, work / "reviewed"], model, epochs=args.epochs, weights=first, seed=seed, **SETTINGS)
+        train([synth, work / "reviewed"], model, epochs=args.epochs, lr=args.lr, weights=first, seed=seed, **SETTINGS)
         predicted = prelabel(model, val / "images", work / "val_pred")
         curve.append(evaluate_datasets(load_dataset(val), load_dataset(predicted)).ap50)
     return curve
@@ -128,8 +146,11 @@ def run_seed(seed: int, args, root: Path, strategies: list[str]) -> tuple[float,
     truth = with_repeats(with_empty_photos(truth, args.empty, seed), args.repeats, seed)
     val = root / "val"
     make_shapes_dataset(val, args.val, seed=3 * seed + 2, classes=["square"])
+    if args.novel:
+        truth = with_novel_photos(truth, args.novel, root / "novel", seed=3 * seed + 1)
+        with_novel_photos(load_dataset(val), args.val, root / "val_novel", seed=3 * seed + 2)
     first = root / "det0"
-    train([Path(synth)], first, epochs=args.epochs, seed=seed, **SETTINGS)
+    train([Path(synth)], first, epochs=args.epochs, lr=args.lr, seed=seed, **SETTINGS)
     start = evaluate_datasets(load_dataset(val), load_dataset(prelabel(first, val / "images", root / "p0"))).ap50
     curves = {}
     for strategy in strategies:
@@ -165,6 +186,14 @@ def print_summary(table: dict[str, dict[str, list[float]]], args, seeds: int) ->
         print(f"mean above random at every budget: {', '.join(winners) or 'none'}")
 
 
+def seeds_above_random(runs: list[dict[str, list[float]]]) -> dict[str, list[int]]:
+    """Per strategy and budget: in how many seeds it scored above random on the same images."""
+    return {
+        strategy: [sum(run[strategy][i] > run["random"][i] for run in runs) for i in range(len(runs[0][strategy]))]
+        for strategy in runs[0] if strategy != "random"
+    }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
@@ -172,10 +201,13 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=36)
     parser.add_argument("--empty", type=int, default=2, help="every N-th pool photo shows only noise (0: none)")
     parser.add_argument("--repeats", type=int, default=1, help="each pool photo this many times, as near-duplicate frames (1: none)")
+    parser.add_argument("--novel", type=int, default=0, help="this many pool photos, once each, in a look the synthetic set lacks")
     parser.add_argument("--val", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--budget", type=int, default=6)
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=0.02)
+    parser.add_argument("--embed", choices=["backbone", "thumbnails"], default="backbone", help="what diversity measures")
     parser.add_argument("--strategies", default="random,uncertainty,entropy,margin,diversity,uncertainty+diversity")
     parser.add_argument("--json", type=Path, help="write the curves and the summary here after each seed")
     args = parser.parse_args()
@@ -188,9 +220,13 @@ def main() -> None:
             runs.append(curves)
             if args.json:
                 atomic_write_json(args.json, {"settings": vars(args) | {"json": str(args.json)}, "before_review": starts,
-                                              "curves": runs, "summary": summary(runs)})  # fmt: skip
+                                              "curves": runs, "summary": summary(runs), "seeds_above_random":
+                                              seeds_above_random(runs) if "random" in strategies else {}})  # fmt: skip
     print(f"AP50 before any review: {', '.join(f'{s:.3f}' for s in starts)}")
     print_summary(summary(runs), args, len(runs))
+    if "random" in strategies:
+        for strategy, counts in seeds_above_random(runs).items():
+            print(f"{strategy}: seeds above random, by budget: {' '.join(f'{c}/{len(runs)}' for c in counts)}")
 
 
 if __name__ == "__main__":
