@@ -152,6 +152,8 @@ def test_contaminated_test_sets_are_refused(inputs, tmp_path):
         ({"--arms": "real,real+blender"}, "--arms: expected real, real+NAME or NAME with NAME a --synthetic set (sim) (got 'real+blender')"),
         ({"--synthetic-share": "1.5"}, "--synthetic-share: expected a number in [0, 1] (got 1.5)"),
         ({"--steps": "0"}, "--steps: expected a whole number >= 1 (got 0)"),
+        ({"--lr": "nan"}, "--lr: expected a finite number > 0 (got nan)"),
+        ({"--batch-size": "0"}, "--batch-size: expected a whole number >= 1 (got 0)"),
         ({"--synthetic": "real=x"}, "--synthetic: expected NAME=DIR with NAME of letters, digits, _ or - and not 'real' (got 'real=x')"),
     ],
 )

@@ -63,6 +63,38 @@ def test_trained_folder_loads_by_path_and_prelabels_a_valid_dataset(trained, sha
     assert (again / "annotations.json").read_bytes() == (out / "annotations.json").read_bytes()
 
 
+def test_steps_train_exactly_that_many_batches(trained, shapes, tmp_path):
+    """8 images in batches of 4: 4 steps are the same training as 2 epochs, and 3 steps are not."""
+    run = invoke("train", shapes, "-o", tmp_path / "steps4", "--weights", trained, "--steps", 4, "--seed", 1)
+    assert run.exit_code == 0, run.output
+    train([shapes], tmp_path / "epochs2", epochs=2, weights=trained, seed=1, show_progress=False)
+    train([shapes], tmp_path / "steps3", steps=3, weights=trained, seed=1, show_progress=False)
+    by_steps, by_epochs, fewer = (load_file(str(tmp_path / name / "model.safetensors")) for name in ("steps4", "epochs2", "steps3"))
+    assert by_steps.keys() == by_epochs.keys() and all(torch.equal(by_steps[k], by_epochs[k]) for k in by_steps)
+    assert not all(torch.equal(by_steps[k], fewer[k]) for k in by_steps)
+    config = json.loads((tmp_path / "steps4" / "config.json").read_text())
+    assert (config["epochs"], config["steps"], config["images"]) == (2, 4, 8)
+    assert json.loads((tmp_path / "steps3" / "config.json").read_text())["epochs"] == 2
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--epochs", "0", "--epochs: expected a whole number >= 1 (got 0)"),
+        ("--steps", "0", "--steps: expected a whole number >= 1 (got 0)"),
+        ("--batch-size", "0", "--batch-size: expected a whole number >= 1 (got 0)"),
+        ("--image-size", "-64", "--image-size: expected a whole number >= 1 (got -64)"),
+        ("--lr", "nan", "--lr: expected a finite number > 0 (got nan)"),
+        ("--lr", "-inf", "--lr: expected a finite number > 0 (got -inf)"),
+        ("--lr", "0", "--lr: expected a finite number > 0 (got 0.0)"),
+    ],
+)
+def test_bad_training_numbers_fail_in_one_line(shapes, tmp_path, option, value, message):
+    run = invoke("train", shapes, "-o", tmp_path / "model", option, value)
+    assert (run.exit_code, run.output) == (1, f"error: {message}\n")
+    assert not (tmp_path / "model").exists()
+
+
 def test_torch_file_with_coco_labels_picks_classes_by_name(tmp_path):
     torch.manual_seed(0)
     model = torchvision.models.get_model(

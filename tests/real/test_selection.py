@@ -130,13 +130,27 @@ def test_reviewed_images_count_as_covered(tmp_path):
     assert chosen[0].reason["distance"] is not None
 
 
-def test_thumbnail_embedding_is_deterministic_and_unit_length(tmp_path):
+def test_thumbnail_embedding_is_deterministic_pixels(tmp_path):
     dataset = coloured_dataset(tmp_path / "d", [("red", 0.5), ("blue", 0.5), ("red", 0.5)])
     embed = thumbnail_embedder(tmp_path / "d")
     vectors = embed(dataset.samples)
-    assert vectors.shape == (3, 192) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    assert vectors.shape == (3, 192) and np.array_equal(vectors[0], np.tile(np.array([200, 30, 30]) / 255, 64))
     assert np.array_equal(vectors[0], vectors[2]) and not np.allclose(vectors[0], vectors[1])
     assert np.array_equal(embed(dataset.samples), vectors)
+
+
+def test_diversity_does_not_send_blank_frames_first(tmp_path):
+    """Photos of faint noise and nothing else sit together, so k-center sends one of them and then the
+    scenes (scaling each thumbnail to unit length once sent 3 blank frames of these 4 picks)."""
+    dataset = make_shapes_dataset(tmp_path / "d", 3, seed=5, classes=["square"])
+    rng, samples = np.random.default_rng(0), list(dataset.samples)
+    for index in range(5):
+        name = f"images/blank{index}.png"
+        atomic_write_png(tmp_path / "d" / name, rng.integers(0, 80, (64, 64, 3), dtype=np.uint8))
+        samples.insert(0, Sample(name, 64, 64, [], Provenance(source="prelabel")))
+    write_labels(Dataset(dataset.categories, samples, root=str(tmp_path / "d")), tmp_path / "d")
+    chosen = select(load_dataset(tmp_path / "d"), 4, "diversity")
+    assert names(chosen) == ["images/000000.png", "images/blank3.png", "images/000002.png", "images/000001.png"]
 
 
 def test_diversity_on_the_detector_s_backbone(tmp_path):

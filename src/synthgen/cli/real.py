@@ -132,6 +132,8 @@ def train(
     out: Annotated[Path, typer.Option("-o", "--out", help="Model folder to write.")],
     arch: Annotated[Optional[str], typer.Option(help="torchvision detector; default: fasterrcnn_mobilenet_v3_large_fpn")] = None,
     epochs: Annotated[int, typer.Option(help="Passes over the data.")] = 10,
+    steps: Annotated[Optional[int], typer.Option(
+        help="Exactly this many optimiser steps instead of --epochs (the same work whatever the data's size).")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per step.")] = 4,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 0.01,
     optimizer: Annotated[str, typer.Option(help="sgd (momentum 0.9) or adamw.")] = "sgd",
@@ -147,7 +149,7 @@ def train(
     config = run_training(
         datasets, out, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr,
         image_size=image_size, weights=weights, device=device, seed=seed, include_unreviewed=include_unreviewed,
-        optimizer=optimizer,
+        optimizer=optimizer, steps=steps,
     )  # fmt: skip
     typer.echo(f"{out}: {config['arch']} on {config['images']} images, final loss {config['final_loss']:.4f}")
 

@@ -62,9 +62,10 @@ class Setup:
     def validate(self) -> None:
         if not 0 <= self.synthetic_share <= 1:
             raise ExperimentError(f"--synthetic-share: expected a number in [0, 1] (got {self.synthetic_share})")
-        for flag, value in (("--steps", self.steps), ("--seeds", self.seeds), ("--batch-size", self.batch_size)):
+        for flag, value in (("--steps", self.steps), ("--seeds", self.seeds)):
             if value < 1:
                 raise ExperimentError(f"{flag}: expected a whole number >= 1 (got {value})")
+        Fit(self.arch, self.batch_size, self.lr, self.image_size, self.device)  # refuses a bad batch size, lr or size
         if REAL not in self.arms:
             raise ExperimentError(f"--arms: expected {REAL!r} among the arms, deltas are against it (got {','.join(self.arms)})")
         for arm in self.arms:

@@ -240,12 +240,14 @@ def _open_image(root: Path, sample: Sample):
 
 
 def thumbnail_embedder(root: Path) -> Embedder:
-    """A cheap deterministic embedding: each image shrunk to 8x8 RGB (box filter), centred, unit length."""
+    """A cheap deterministic embedding: each image shrunk to 8x8 RGB (box filter), values in [0, 1].
+    Not scaled to unit length: that would blow a featureless photo's faint noise up into a direction
+    as far from everything as a real scene, and k-center would send every blank frame first."""
     from PIL import Image
 
     def embed(samples: list[Sample]) -> np.ndarray:
         rows = [np.asarray(_open_image(root, s).resize((8, 8), Image.Resampling.BOX), dtype=np.float64).ravel() for s in samples]
-        return _unit_rows(np.array(rows).reshape(len(samples), -1))
+        return np.array(rows).reshape(len(samples), -1) / 255.0
 
     return embed
 

@@ -9,6 +9,7 @@ for instances that have none (e.g. boxes a reviewer drew).
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import time
 from collections.abc import Iterable, Iterator
@@ -202,6 +203,11 @@ class Fit:
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise TrainError(f"--optimizer: {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+        at_least_one("--batch-size", self.batch_size)
+        if self.image_size is not None:
+            at_least_one("--image-size", self.image_size)
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise TrainError(f"--lr: expected a finite number > 0 (got {self.lr})")
 
     def config(self, classes: list[str]) -> dict[str, Any]:
         """The model folder's config (what `prelabel --weights` reads back)."""
@@ -230,17 +236,26 @@ def new_model(how: Fit, classes: list[str]):
     return build_model(how.arch, len(classes) + 1, how.image_size, how.image_size, **how.options)
 
 
+def at_least_one(option: str, value: int) -> None:
+    if value < 1:
+        raise TrainError(f"{option}: expected a whole number >= 1 (got {value})")
+
+
+def step_batches(count: int, batch_size: int, seed: int, steps: int) -> tuple[Iterator[tuple[int, list[int]]], int]:
+    """(exactly `steps` shuffled batches, the epochs they span) of `count` items."""
+    at_least_one("--steps", steps)
+    per_epoch = -(-count // batch_size)
+    return itertools.islice(epoch_batches(count, batch_size, seed), steps), -(-steps // per_epoch)
+
+
 def train_steps(items: list[TrainItem], classes: list[str], steps: int, how: Fit):
     """A new model trained for exactly `steps` optimiser steps; (model, loss of every step)."""
     import torch
 
-    if steps < 1:
-        raise TrainError(f"--steps: must be >= 1, got {steps}")
+    batches, epochs = step_batches(len(items), how.batch_size, how.seed, steps)
     torch.manual_seed(how.seed)
     model = new_model(how, classes)
-    batches = itertools.islice(epoch_batches(len(items), how.batch_size, how.seed), steps)
-    per_epoch = -(-len(items) // how.batch_size)
-    return model, fit(model, items, classes, how, batches, -(-steps // per_epoch), steps)
+    return model, fit(model, items, classes, how, batches, epochs, steps)
 
 
 def train(
@@ -258,9 +273,12 @@ def train(
     include_unreviewed: bool = False,
     optimizer: str = "sgd",
     show_progress: bool = True,
+    steps: int | None = None,
 ) -> dict[str, Any]:
     """Train and write the model folder `out`; returns its config (with the last epoch's mean loss).
-    `options` are torchvision builder arguments, saved in the config so the model loads back the same."""
+    `steps` trains exactly that many optimiser steps instead of `epochs` passes (the same work
+    whatever the data's size). `options` are torchvision builder arguments, saved in the config so
+    the model loads back the same."""
     import torch
 
     from synthgen.real.prelabel.torchvision_models import (
@@ -269,6 +287,7 @@ def train(
     )
 
     refuse_existing(Path(out))  # before training, not after
+    at_least_one("--epochs" if steps is None else "--steps", epochs if steps is None else steps)
     how = Fit(arch or DEFAULT_ARCH, batch_size, lr, image_size, device, seed, options or {}, optimizer, show_progress)
     torch.manual_seed(seed)
     if weights is not None:
@@ -279,11 +298,16 @@ def train(
         items, classes = gather(dataset_dirs, None, include_unreviewed)
         model = new_model(how, classes)
     per_epoch = -(-len(items) // batch_size)
-    losses = fit(model, items, classes, how, epoch_batches(len(items), batch_size, seed, epochs), epochs, epochs * per_epoch)
+    if steps is None:
+        losses = fit(model, items, classes, how, epoch_batches(len(items), batch_size, seed, epochs), epochs, epochs * per_epoch)
+    else:
+        batches, epochs = step_batches(len(items), batch_size, seed, steps)
+        losses = fit(model, items, classes, how, batches, epochs, steps)
     last_epoch = losses[-per_epoch:]
     config = {
         **how.config(classes),
         "epochs": epochs,
+        **({"steps": steps} if steps is not None else {}),
         "images": len(items),
         "datasets": [str(d) for d in dataset_dirs],
         "final_loss": sum(last_epoch) / len(last_epoch),
