@@ -7,9 +7,9 @@ A controlled set: coloured squares on noise (the tests' shapes) and a detector f
 few synthetic images. The pool can be made to hold photos that teach little, as real pools do:
 every `--empty`-th photo shows nothing but noise; each photo comes `--repeats` times, as
 near-duplicate video frames; and `--novel` photos, once each, show what the synthetic images lack
-(squares of another colour on a brighter background; the validation set then holds `--val` photos
-of each look). A pool of a few long-held familiar scenes and many brief novel ones is where choosing
-should beat chance, and the benchmark says whether it does. Each round, for each strategy: the current
+(squares of another colour; the validation set holds `--val` photos of
+the familiar look and `--val-novel` of the novel one). A pool of mostly blank or long-held frames
+and a few novel scenes is where choosing should beat chance, and the benchmark says whether it does. Each round, for each strategy: the current
 detector pre-labels the pool, `review export --to coco` picks `budget` unreviewed images by the
 strategy (diversity on the current detector's backbone, or on thumbnails with `--embed
 thumbnails`), an oracle answers them with the ground truth (through `review import`, as a person's COCO
@@ -48,7 +48,7 @@ from synthgen.real.train import train
 SMALL = {"box_batch_size_per_image": 32, "rpn_batch_size_per_image": 64, "rpn_pre_nms_top_n_test": 200,
          "rpn_post_nms_top_n_test": 50, "box_detections_per_img": 20}  # fmt: skip
 SETTINGS = {"arch": "fasterrcnn_mobilenet_v3_large_fpn", "image_size": 96, "options": SMALL, "show_progress": False}
-NOVEL_LOOK = {"colours": {"square": (60, 200, 230)}, "noise": 160}  # a colour and background the synthetic set lacks
+NOVEL_LOOK = {"colours": {"square": (60, 200, 230)}}  # a colour the synthetic squares lack, on the same noise
 
 
 def prelabel(model: Path, photos: Path, out: Path) -> Path:
@@ -108,10 +108,13 @@ def with_repeats(truth, repeats: int, seed: int):
 
 def with_novel_photos(truth, count: int, scratch: Path, seed: int):
     """`truth` with `count` more photos in NOVEL_LOOK, once each, named `novel_*.png`."""
+    if count < 1:
+        return truth
     novel = make_shapes_dataset(scratch, count, seed=seed + 1000, classes=["square"], **NOVEL_LOOK)
     samples = list(truth.samples)
     for sample in novel.samples:
         name = sample.file_name.replace("images/", "images/novel_")
+        (Path(truth.root) / name).parent.mkdir(parents=True, exist_ok=True)
         (Path(truth.root) / name).write_bytes((scratch / sample.file_name).read_bytes())
         samples.append(replace(sample, file_name=name))
     truth = replace(truth, samples=samples)
@@ -119,7 +122,10 @@ def with_novel_photos(truth, count: int, scratch: Path, seed: int):
     return truth
 
 
-def run_strategy(strategy: str, args, seed: int, root: Path, truth, first: Path, synth: Path, val: Path) -> list[float]:
+def run_strategy(
+    strategy: str, args, seed: int, root: Path, truth, first: Path, synth: Path, val: Path
+) -> tuple[list[float], list[str]]:
+    """(AP50 after each round, the images reviewed in the order they were sent)."""
     reviewed: list[str] = []
     model, curve = first, []
     for round_number in range(1, args.rounds + 1):
@@ -132,33 +138,35 @@ def run_strategy(strategy: str, args, seed: int, root: Path, truth, first: Path,
         reviewed += pick(pre, strategy, args.budget, work, seed, model if args.embed == "backbone" else None)
         import_review(pre, oracle(truth, reviewed, work / "answers.json"), work / "reviewed")
         model = work / "model"
-        train([synth, work / "reviewed"], model, epochs=args.epochs, lr=args.lr, weights=first, seed=seed, **SETTINGS)
+        train([synth, work / "reviewed"], model, epochs=args.epochs, steps=args.steps, lr=args.lr, weights=first,
+              seed=seed, **SETTINGS)  # fmt: skip
         predicted = prelabel(model, val / "images", work / "val_pred")
         curve.append(evaluate_datasets(load_dataset(val), load_dataset(predicted)).ap50)
-    return curve
+    return curve, reviewed
 
 
-def run_seed(seed: int, args, root: Path, strategies: list[str]) -> tuple[float, dict[str, list[float]]]:
-    """(AP50 before any review, each strategy's curve) for one seed's images and training."""
+def run_seed(seed: int, args, root: Path, strategies: list[str]) -> tuple[float, dict[str, list[float]], dict[str, list[str]]]:
+    """(AP50 before any review, each strategy's curve, the images it sent) for one seed's images and training."""
     root.mkdir()
     synth = make_shapes_dataset(root / "synth", args.synth, seed=3 * seed, classes=["square"]).root
     truth = make_shapes_dataset(root / "pool", args.pool, seed=3 * seed + 1, classes=["square"])
     truth = with_repeats(with_empty_photos(truth, args.empty, seed), args.repeats, seed)
     val = root / "val"
     make_shapes_dataset(val, args.val, seed=3 * seed + 2, classes=["square"])
-    if args.novel:
-        truth = with_novel_photos(truth, args.novel, root / "novel", seed=3 * seed + 1)
-        with_novel_photos(load_dataset(val), args.val, root / "val_novel", seed=3 * seed + 2)
+    truth = with_novel_photos(truth, args.novel, root / "novel", seed=3 * seed + 1)
+    with_novel_photos(load_dataset(val), args.val_novel, root / "val_novel", seed=3 * seed + 2)
     first = root / "det0"
-    train([Path(synth)], first, epochs=args.epochs, lr=args.lr, seed=seed, **SETTINGS)
+    train([Path(synth)], first, epochs=args.epochs, steps=args.first_steps, lr=args.lr, seed=seed, **SETTINGS)
     start = evaluate_datasets(load_dataset(val), load_dataset(prelabel(first, val / "images", root / "p0"))).ap50
-    curves = {}
+    curves, sent = {}, {}
+    with_objects = {s.file_name for s in truth.samples if s.instances}
     for strategy in strategies:
         began = time.perf_counter()
-        curves[strategy] = run_strategy(strategy, args, seed, root, truth, first, Path(synth), val)
+        curves[strategy], sent[strategy] = run_strategy(strategy, args, seed, root, truth, first, Path(synth), val)
+        useful = sum(name in with_objects for name in sent[strategy])
         print(f"  seed {seed} {strategy.ljust(24)}" + "".join(f"{ap:8.3f}" for ap in curves[strategy])
-              + f"   {time.perf_counter() - began:5.0f} s", flush=True)  # fmt: skip
-    return start, curves
+              + f"   {useful}/{len(sent[strategy])} sent show objects   {time.perf_counter() - began:5.0f} s", flush=True)  # fmt: skip
+    return start, curves, sent
 
 
 def summary(runs: list[dict[str, list[float]]]) -> dict[str, dict[str, list[float]]]:
@@ -202,25 +210,29 @@ def main() -> None:
     parser.add_argument("--empty", type=int, default=2, help="every N-th pool photo shows only noise (0: none)")
     parser.add_argument("--repeats", type=int, default=1, help="each pool photo this many times, as near-duplicate frames (1: none)")
     parser.add_argument("--novel", type=int, default=0, help="this many pool photos, once each, in a look the synthetic set lacks")
-    parser.add_argument("--val", type=int, default=16)
+    parser.add_argument("--val", type=int, default=16, help="validation photos of the familiar look")
+    parser.add_argument("--val-novel", type=int, default=0, help="validation photos of the novel look")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--budget", type=int, default=6)
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--steps", type=int, help="optimiser steps per round instead of --epochs (the same work each round)")
+    parser.add_argument("--first-steps", type=int, help="optimiser steps of the first detector instead of --epochs")
     parser.add_argument("--lr", type=float, default=0.02)
     parser.add_argument("--embed", choices=["backbone", "thumbnails"], default="backbone", help="what diversity measures")
     parser.add_argument("--strategies", default="random,uncertainty,entropy,margin,diversity,uncertainty+diversity")
     parser.add_argument("--json", type=Path, help="write the curves and the summary here after each seed")
     args = parser.parse_args()
     strategies = args.strategies.split(",")
-    starts, runs = [], []
+    starts, runs, sent = [], [], []
     with tempfile.TemporaryDirectory() as folder:
         for seed in range(args.seeds):
-            start, curves = run_seed(seed, args, Path(folder) / f"seed{seed}", strategies)
+            start, curves, names = run_seed(seed, args, Path(folder) / f"seed{seed}", strategies)
             starts.append(start)
             runs.append(curves)
+            sent.append(names)
             if args.json:
                 atomic_write_json(args.json, {"settings": vars(args) | {"json": str(args.json)}, "before_review": starts,
-                                              "curves": runs, "summary": summary(runs), "seeds_above_random":
+                                              "curves": runs, "sent": sent, "summary": summary(runs), "seeds_above_random":
                                               seeds_above_random(runs) if "random" in strategies else {}})  # fmt: skip
     print(f"AP50 before any review: {', '.join(f'{s:.3f}' for s in starts)}")
     print_summary(summary(runs), args, len(runs))
