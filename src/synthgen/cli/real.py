@@ -44,8 +44,9 @@ def prelabel(
 ) -> None:
     """Pre-label a folder of real photos with a detector (or existing results) into a dataset folder."""
     from synthgen.real.prelabel import make_detector, parse_classes
-    from synthgen.real.prelabel.folder import BadPhotosError, list_photos, prelabel_folder
+    from synthgen.real.prelabel.folder import BadPhotosError, check_batch_size, list_photos, prelabel_folder
 
+    check_batch_size(batch_size)  # before loading a model
     prompts = parse_classes(classes, classes_file)
     found = make_detector(
         detector, weights=weights, model=model, classes=prompts, threshold=threshold, device=device,

@@ -35,6 +35,8 @@ def make_detector(
 ) -> Detector:
     """The detector the command line asks for (see the module docstring for the names); with
     `refine="sam"` its boxes become SAM masks."""
+    if not 0 <= threshold <= 1:  # NaN too: no score passes it, and the pre-labels would come out empty
+        raise PrelabelError(f"--threshold: expected a number in [0, 1] (got {threshold})")
     refining = refine is not None or sam_model is not None
     if refining:
         check_refine(refine, sam_model)  # before loading anything

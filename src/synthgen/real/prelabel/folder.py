@@ -80,10 +80,16 @@ def photo_batches(
         yield batch
 
 
+def check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise PrelabelError(f"--batch-size: expected a whole number >= 1 (got {batch_size})")
+
+
 def prelabel_folder(
     folder: Path, out: Path, detector: Detector, batch_size: int = 8, skip_bad: bool = False, show_progress: bool = True
 ) -> PrelabelSummary:
     """Pre-label every photo in `folder` into the dataset folder `out` (written whole or not at all)."""
+    check_batch_size(batch_size)
     refuse_existing(Path(out))  # before hours of inference, not after
     folder, names = Path(folder), list_photos(folder)
     provenance = detector.describe()
