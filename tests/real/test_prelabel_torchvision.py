@@ -4,6 +4,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torchvision
@@ -93,6 +94,29 @@ def test_bad_training_numbers_fail_in_one_line(shapes, tmp_path, option, value, 
     run = invoke("train", shapes, "-o", tmp_path / "model", option, value)
     assert (run.exit_code, run.output) == (1, f"error: {message}\n")
     assert not (tmp_path / "model").exists()
+
+
+def test_batchnorm_statistics_cover_the_mix_of_folders(tmp_path):
+    """Dark synthetic images then bright real ones, as `train synth real` lists them: the recalibrated
+    variance must be the training mix's, not the smaller one of batches holding a single folder."""
+    from synthgen.real.prelabel.torchvision_models import build_model
+    from synthgen.real.train import gather, recalibrate_batchnorm
+
+    make_shapes_dataset(tmp_path / "dark", 8, seed=1, noise=30)
+    make_shapes_dataset(tmp_path / "bright", 8, seed=2, noise=30)
+    for photo in (tmp_path / "bright" / "images").iterdir():  # the negative: near-white noise
+        Image.fromarray(255 - np.asarray(Image.open(photo))).save(photo)
+    items, classes = gather([tmp_path / "dark", tmp_path / "bright"], None)
+    torch.manual_seed(0)
+    model = build_model("fasterrcnn_mobilenet_v3_large_fpn", 3, 64, 64)
+    first = next(m for m in model.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    seen = []
+    first.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].detach()))
+    recalibrate_batchnorm(model, items, classes, 4, 0, "cpu")
+    mix = torch.cat(seen).transpose(0, 1).flatten(1)  # channels x every pixel of all 16 images
+    assert len(seen) == 4 and sum(len(batch) for batch in seen) == 16
+    ratio = (first.running_var / mix.var(dim=1)).median().item()
+    assert 0.9 < ratio < 1.1, ratio  # batches in folder order gave 0.22
 
 
 def test_torch_file_with_coco_labels_picks_classes_by_name(tmp_path):

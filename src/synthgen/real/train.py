@@ -76,10 +76,13 @@ def to_target(item: TrainItem, classes: list[str], with_masks: bool) -> tuple[An
     return tensor, detection_target(item.sample, kept, label_of, with_masks)
 
 
-def recalibrate_batchnorm(model, items: list[TrainItem], classes: list[str], batch_size: int, device: str) -> None:
+def recalibrate_batchnorm(model, items: list[TrainItem], classes: list[str], batch_size: int, seed: int, device: str) -> None:
     """Set BatchNorm running statistics to their exact average over (up to 256 of) the training images.
     Early in training the running averages trail the weights far behind, and a detector evaluated
-    with them scores much worse than it has learnt to (detectron2's PreciseBN does the same)."""
+    with them scores much worse than it has learnt to (detectron2's PreciseBN does the same).
+    The batches are shuffled as training's are: batches in folder order hold one domain each
+    (all synthetic, then all real), and their smaller variances once made a detector trained on both
+    find almost nothing (AP50 0.02 where shuffled batches give 0.45)."""
     import torch
 
     norms = [m for m in model.backbone.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
@@ -90,8 +93,8 @@ def recalibrate_batchnorm(model, items: list[TrainItem], classes: list[str], bat
         norm.momentum = None  # cumulative average
     model.train()
     with torch.no_grad():
-        for start_at in range(0, min(len(items), 256), batch_size):
-            images = [to_target(item, classes, False)[0].to(device) for item in items[start_at : start_at + batch_size]]
+        for _, indices in itertools.islice(epoch_batches(len(items), batch_size, seed, epochs=1), -(-256 // batch_size)):
+            images = [to_target(items[i], classes, False)[0].to(device) for i in indices]
             model.backbone(model.transform(images)[0].tensors)
     for norm in norms:
         norm.momentum = 0.1
@@ -225,7 +228,7 @@ def fit(
     model.to(device).train()
     optimizer_step = make_optimizer(how.optimizer, model.parameters(), how.lr)
     losses = run_batches(model, optimizer_step, items, classes, batches, epochs, total, device, how.show_progress)
-    recalibrate_batchnorm(model, items, classes, how.batch_size, device)
+    recalibrate_batchnorm(model, items, classes, how.batch_size, how.seed, device)
     return losses
 
 
