@@ -26,9 +26,14 @@ HANG_GUARD = 120  # seconds; a run that swallowed the signal would go on far lon
 
 
 def start(recipe: Path, out: Path, *flags: str, env: dict | None = None) -> subprocess.Popen:
-    """`synthgen render` in its own session (so a signal to its process group reaches it as a terminal's would)."""
+    """`synthgen render` in its own session (so a signal to its process group reaches it as a terminal's
+    would), with Ctrl-C's default action: a suite started in the background of a shell without job
+    control inherits SIGINT ignored, and Python then never turns it into KeyboardInterrupt."""
     command = [sys.executable, "-m", "synthgen.cli", "render", str(recipe), "-o", str(out), "-q", *flags]
-    return subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True, env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, start_new_session=True, env={**os.environ, **(env or {})},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
 
 
 def records(out: Path) -> int:
