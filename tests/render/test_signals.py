@@ -25,15 +25,20 @@ pytestmark = pytest.mark.slow
 HANG_GUARD = 120  # seconds; a run that swallowed the signal would go on far longer
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c_reaches_the_renders():
+    """A suite started in the background of a shell without job control inherits SIGINT ignored, and
+    so would the renders it starts (Python then never turns Ctrl-C into KeyboardInterrupt). With a
+    Python handler here, they start with the default action instead."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def start(recipe: Path, out: Path, *flags: str, env: dict | None = None) -> subprocess.Popen:
-    """`synthgen render` in its own session (so a signal to its process group reaches it as a terminal's
-    would), with Ctrl-C's default action: a suite started in the background of a shell without job
-    control inherits SIGINT ignored, and Python then never turns it into KeyboardInterrupt."""
+    """`synthgen render` in its own session (so a signal to its process group reaches it as a terminal's would)."""
     command = [sys.executable, "-m", "synthgen.cli", "render", str(recipe), "-o", str(out), "-q", *flags]
-    return subprocess.Popen(
-        command, stderr=subprocess.PIPE, text=True, start_new_session=True, env={**os.environ, **(env or {})},
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )  # fmt: skip
+    return subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True, env={**os.environ, **(env or {})})
 
 
 def records(out: Path) -> int:
