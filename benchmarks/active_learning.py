@@ -80,6 +80,13 @@ def oracle(truth, names: list[str], out: Path) -> Path:
     return out
 
 
+def with_samples(truth, samples):
+    """`truth` holding `samples` instead, with its labels file rewritten to match."""
+    truth = replace(truth, samples=samples)
+    write_labels(truth, Path(truth.root))
+    return truth
+
+
 def with_empty_photos(truth, every: int, seed: int):
     """Every `every`-th photo of the pool replaced by noise alone, with no labels (0: none)."""
     if every < 1:
@@ -90,9 +97,7 @@ def with_empty_photos(truth, every: int, seed: int):
             atomic_write_png(Path(truth.root) / sample.file_name, rng.integers(0, 80, (sample.height, sample.width, 3), dtype=np.uint8))
             sample = replace(sample, instances=[])
         samples.append(sample)
-    truth = replace(truth, samples=samples)
-    write_labels(truth, Path(truth.root))
-    return truth
+    return with_samples(truth, samples)
 
 
 def with_repeats(truth, repeats: int, seed: int):
@@ -109,9 +114,7 @@ def with_repeats(truth, repeats: int, seed: int):
             noisy = np.clip(pixels + rng.integers(-6, 7, pixels.shape), 0, 255).astype(np.uint8)
             atomic_write_png(Path(truth.root) / name, noisy)
             samples.append(replace(sample, file_name=name))
-    truth = replace(truth, samples=samples)
-    write_labels(truth, Path(truth.root))
-    return truth
+    return with_samples(truth, samples)
 
 
 def with_novel_photos(truth, count: int, scratch: Path, seed: int):
@@ -125,9 +128,7 @@ def with_novel_photos(truth, count: int, scratch: Path, seed: int):
         (Path(truth.root) / name).parent.mkdir(parents=True, exist_ok=True)
         (Path(truth.root) / name).write_bytes((scratch / sample.file_name).read_bytes())
         samples.append(replace(sample, file_name=name))
-    truth = replace(truth, samples=samples)
-    write_labels(truth, Path(truth.root))
-    return truth
+    return with_samples(truth, samples)
 
 
 def run_strategy(

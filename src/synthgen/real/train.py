@@ -246,7 +246,6 @@ def at_least_one(option: str, value: int) -> None:
 
 def step_batches(count: int, batch_size: int, seed: int, steps: int) -> tuple[Iterator[tuple[int, list[int]]], int]:
     """(exactly `steps` shuffled batches, the epochs they span) of `count` items."""
-    at_least_one("--steps", steps)
     per_epoch = -(-count // batch_size)
     return itertools.islice(epoch_batches(count, batch_size, seed), steps), -(-steps // per_epoch)
 
@@ -255,6 +254,7 @@ def train_steps(items: list[TrainItem], classes: list[str], steps: int, how: Fit
     """A new model trained for exactly `steps` optimiser steps; (model, loss of every step)."""
     import torch
 
+    at_least_one("--steps", steps)
     batches, epochs = step_batches(len(items), how.batch_size, how.seed, steps)
     torch.manual_seed(how.seed)
     model = new_model(how, classes)
@@ -290,7 +290,10 @@ def train(
     )
 
     refuse_existing(Path(out))  # before training, not after
-    at_least_one("--epochs" if steps is None else "--steps", epochs if steps is None else steps)
+    if steps is None:
+        at_least_one("--epochs", epochs)
+    else:
+        at_least_one("--steps", steps)
     how = Fit(arch or DEFAULT_ARCH, batch_size, lr, image_size, device, seed, options or {}, optimizer, show_progress)
     torch.manual_seed(seed)
     if weights is not None:
